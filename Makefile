@@ -1,0 +1,79 @@
+# Mostrador: `make` lists the targets. `make demo` and `make test` bootstrap a fresh Debian machine themselves.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+EXTRAS := hub,pi,dev
+PG_BIN ?= /usr/lib/postgresql/15/bin
+DEMO_SECONDS ?= 60
+export DEMO_SECONDS PG_BIN
+
+# Debian packages: binary that must exist -> package that provides it.
+SYSTEM_NEEDS := /usr/sbin/mosquitto:mosquitto $(PG_BIN)/postgres:postgresql-15
+
+.PHONY: help bootstrap system demo test check lint typecheck fmt bench clean
+
+help: ## list the targets
+	@echo "Mostrador make targets:"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 14
+	@echo
+	@echo "Variables: DEMO_SECONDS=$(DEMO_SECONDS) (demo length), PYTEST_ARGS (extra pytest arguments)"
+
+system: ## install missing Debian packages (mosquitto, PostgreSQL 15); needs root only when one is missing
+	@missing=""; \
+	for pair in $(SYSTEM_NEEDS); do \
+	  bin=$${pair%%:*}; pkg=$${pair##*:}; \
+	  [ -x "$$bin" ] || missing="$$missing $$pkg"; \
+	done; \
+	$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "error: missing Debian packages:$$missing"; \
+	    echo "       run as root, or ask an administrator to run: apt-get install -y$$missing"; \
+	    exit 1; \
+	  fi; \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  systemctl disable --now mosquitto >/dev/null 2>&1 || true; \
+	fi
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install python3 (>= 3.11)"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "error: Python >= 3.11 needed"; exit 1; }
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	@echo "installing Python dependencies into $(VENV) (pinned by constraints.txt)"
+	@$(BIN)/python -m pip install -q --upgrade pip
+	@$(BIN)/python -m pip install -q -c constraints.txt -e '.[$(EXTRAS)]'
+	@touch $(STAMP)
+
+bootstrap: system $(STAMP) ## create the virtual environment and install what is missing
+
+demo: bootstrap ## run a broker, the hub and three simulated boxes for DEMO_SECONDS, then reconcile
+	$(BIN)/python -m hub.demo --seconds $(DEMO_SECONDS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check: lint typecheck ## ruff (lint and format) and mypy --strict
+
+fmt: $(STAMP) ## format the code and apply safe lint fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: bootstrap check ## lint, type-check, then the whole suite (short versions of soak runs)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: bootstrap ## run the benchmarks (full size) and print ratios against same-run baselines
+	$(BIN)/python -m bench
+
+clean: ## remove the virtual environment and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis var

@@ -1,0 +1,461 @@
+"""Wire contract v1: topics, the envelope, message schemas and their bounds.
+
+This module and ``docs/protocol.md`` are the only places the contract is written down; the box, the hub and
+the tests all go through here. Everything is pure: ids and times are passed in.
+
+Decoding a message is strict and total: :func:`decode` either returns a :class:`Message` whose ``data`` is a
+validated model, or raises :class:`ContractViolation` with a stable ``reason`` code (the dead-letter reason
+on the hub). It never raises anything else for any payload, whatever its bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from core.errors import InvalidInput
+
+PROTOCOL_VERSION: Final = 1
+"""The major version: in every envelope (``v``) and in every topic (``mo/v1/...``)."""
+
+TOPIC_ROOT: Final = "mo"
+MAX_PAYLOAD_BYTES: Final = 64 * 1024
+"""Largest payload a sender may publish and a receiver will decode (bytes of UTF-8 JSON)."""
+MAX_SALE_LINES: Final = 500
+MAX_ACK_RESULTS: Final = 1000
+"""Most event results in one ``ack`` message; the hub splits larger batches."""
+MAX_AMOUNT_MINOR: Final = 10**12
+"""Largest single amount (minor units) accepted on the wire: far above any shop ticket, far below int64."""
+MAX_QUANTITY: Final = 100_000
+HUB_SHARE_GROUP: Final = "hub"
+
+_NAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_TYPE_RE: Final = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_CURRENCY_RE: Final = re.compile(r"^[A-Z]{3}$")
+
+
+class ContractViolation(InvalidInput):
+    """A message that breaks the wire contract. ``reason`` is the stable code stored with its dead letter."""
+
+    code = "contract_violation"
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__("", f"{reason}: {detail}", code=reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class Reason(StrEnum):
+    """Why a message was refused: the dead-letter reasons, stable across releases."""
+
+    BAD_TOPIC = "bad_topic"
+    OVERSIZED = "oversized"
+    MALFORMED_JSON = "malformed_json"
+    NOT_AN_OBJECT = "not_an_object"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    BAD_ENVELOPE = "bad_envelope"
+    DEVICE_MISMATCH = "device_mismatch"
+    TYPE_MISMATCH = "type_mismatch"
+    UNKNOWN_TYPE = "unknown_type"
+    BAD_DATA = "bad_data"
+    ID_CONFLICT = "id_conflict"
+    """Hub only: an event id seen before with a different payload."""
+
+
+# --------------------------------------------------------------------------------------------- topics
+
+
+class Kind(StrEnum):
+    """The branches of a device's subtree."""
+
+    EVT = "evt"
+    STATUS = "status"
+    ACK = "ack"
+    CFG = "cfg"
+    CMD = "cmd"
+
+
+QOS: Final[dict[Kind, int]] = {Kind.EVT: 1, Kind.STATUS: 1, Kind.ACK: 1, Kind.CFG: 1, Kind.CMD: 1}
+RETAIN: Final[dict[Kind, bool]] = {
+    Kind.EVT: False,
+    Kind.STATUS: True,
+    Kind.ACK: False,
+    Kind.CFG: True,
+    Kind.CMD: False,
+}
+
+
+def check_name(value: str, what: str) -> str:
+    """Validate a tenant or device id: lower-case letters, digits, ``-`` and ``_``, 1 to 64 characters."""
+    if not _NAME_RE.fullmatch(value):
+        raise InvalidInput(what, f"{value!r} is not a valid id (use a-z, 0-9, '-' and '_', 1 to 64 characters)")
+    return value
+
+
+@dataclass(frozen=True)
+class Topic:
+    """One concrete topic of the tree ``mo/v1/{tenant}/{device}/{kind}[/{name}[/res]]``."""
+
+    tenant: str
+    device: str
+    kind: Kind
+    name: str | None = None
+    response: bool = False
+
+    def __post_init__(self) -> None:
+        check_name(self.tenant, "tenant")
+        check_name(self.device, "device")
+        needs_name = self.kind in (Kind.EVT, Kind.CFG, Kind.CMD)
+        if needs_name != (self.name is not None):
+            raise InvalidInput("topic", f"kind {self.kind} {'needs' if needs_name else 'takes no'} name")
+        if self.name is not None and not _TYPE_RE.fullmatch(self.name):
+            raise InvalidInput("topic", f"{self.name!r} is not a valid message name")
+        if self.response and self.kind is not Kind.CMD:
+            raise InvalidInput("topic", "only commands have a /res response topic")
+
+    def __str__(self) -> str:
+        parts = [TOPIC_ROOT, f"v{PROTOCOL_VERSION}", self.tenant, self.device, self.kind.value]
+        if self.name is not None:
+            parts.append(self.name)
+        if self.response:
+            parts.append("res")
+        return "/".join(parts)
+
+    @property
+    def qos(self) -> int:
+        return QOS[self.kind]
+
+    @property
+    def retain(self) -> bool:
+        return RETAIN[self.kind]
+
+    @classmethod
+    def parse(cls, text: str) -> Topic:
+        """Parse a concrete topic; raises :class:`ContractViolation` (``bad_topic``) when it is not one."""
+        parts = text.split("/")
+        try:
+            if len(parts) < 5 or parts[0] != TOPIC_ROOT:
+                raise InvalidInput("topic", "not under mo/")
+            if parts[1] != f"v{PROTOCOL_VERSION}":
+                raise InvalidInput("topic", f"version segment {parts[1]!r} is not v{PROTOCOL_VERSION}")
+            kind = Kind(parts[4])
+            rest = parts[5:]
+            response = bool(rest) and rest[-1] == "res" and kind is Kind.CMD and len(rest) == 2
+            name_parts = rest[:-1] if response else rest
+            if len(name_parts) > 1:
+                raise InvalidInput("topic", "too many levels")
+            return cls(parts[2], parts[3], kind, name_parts[0] if name_parts else None, response)
+        except (InvalidInput, ValueError) as exc:
+            raise ContractViolation(Reason.BAD_TOPIC, f"{text!r}: {exc}") from exc
+
+    def matches(self, pattern: str) -> bool:
+        """Whether this topic matches an MQTT filter (``+`` and ``#`` wildcards, ``$share/...`` prefix)."""
+        return topic_matches(pattern, str(self))
+
+
+def topic_matches(pattern: str, topic: str) -> bool:
+    """MQTT filter matching (OASIS MQTT 5.0, section 4.7)."""
+    if pattern.startswith("$share/"):
+        pattern = pattern.split("/", 2)[2]
+    pat, top = pattern.split("/"), topic.split("/")
+    for i, level in enumerate(pat):
+        if level == "#":
+            return True
+        if i >= len(top) or (level != "+" and level != top[i]):
+            return False
+    return len(pat) == len(top)
+
+
+def event_topic(tenant: str, device: str, type_: str) -> Topic:
+    return Topic(tenant, device, Kind.EVT, type_)
+
+
+def status_topic(tenant: str, device: str) -> Topic:
+    return Topic(tenant, device, Kind.STATUS)
+
+
+def ack_topic(tenant: str, device: str) -> Topic:
+    return Topic(tenant, device, Kind.ACK)
+
+
+def cfg_topic(tenant: str, device: str, kind: str) -> Topic:
+    return Topic(tenant, device, Kind.CFG, kind)
+
+
+def cmd_topic(tenant: str, device: str, name: str, *, response: bool = False) -> Topic:
+    return Topic(tenant, device, Kind.CMD, name, response)
+
+
+def hub_event_filter(tenant: str = "+") -> str:
+    """The hub's shared subscription to every box event (of one tenant, or all)."""
+    return f"$share/{HUB_SHARE_GROUP}/{TOPIC_ROOT}/v{PROTOCOL_VERSION}/{tenant}/+/{Kind.EVT.value}/#"
+
+
+def hub_status_filter(tenant: str = "+") -> str:
+    """Every box's retained status. Not shared: retained messages are not delivered to shared subscriptions."""
+    return f"{TOPIC_ROOT}/v{PROTOCOL_VERSION}/{tenant}/+/{Kind.STATUS.value}"
+
+
+# --------------------------------------------------------------------------------------------- ids
+
+
+def uuid7(unix_ms: int, random_bytes: bytes) -> uuid.UUID:
+    """A UUID version 7 (RFC 9562): 48 bits of Unix time in milliseconds, then 74 random bits.
+
+    ``random_bytes`` must hold at least 10 bytes; the caller draws them (core draws no randomness).
+    """
+    if not 0 <= unix_ms < 1 << 48:
+        raise InvalidInput("unix_ms", "out of the 48-bit range")
+    if len(random_bytes) < 10:
+        raise InvalidInput("random_bytes", "need at least 10 bytes")
+    rand = int.from_bytes(random_bytes[:10], "big")
+    rand_a = (rand >> 68) & 0xFFF
+    rand_b = rand & ((1 << 62) - 1)
+    value = (unix_ms << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b
+    return uuid.UUID(int=value)
+
+
+def uuid7_unix_ms(value: uuid.UUID) -> int:
+    """The millisecond timestamp inside a UUIDv7."""
+    return value.int >> 80
+
+
+# --------------------------------------------------------------------------------------------- schemas
+
+
+class _Model(BaseModel):
+    # Unknown fields are ignored, not refused: a v1 sender may add optional fields (see the version rule).
+    model_config = ConfigDict(frozen=True, extra="ignore", strict=False)
+
+
+Amount = Annotated[int, Field(ge=0, le=MAX_AMOUNT_MINOR, strict=True)]
+ShortText = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class SaleLine(_Model):
+    """One line of a sale. ``amount_minor = qty * unit_price_minor - discount_minor``."""
+
+    sku: ShortText
+    name: Annotated[str, Field(max_length=120)] = ""
+    qty: Annotated[int, Field(ge=1, le=MAX_QUANTITY, strict=True)]
+    unit_price_minor: Amount
+    discount_minor: Amount = 0
+    amount_minor: Amount
+
+    @model_validator(mode="after")
+    def _amount_adds_up(self) -> SaleLine:
+        gross = self.qty * self.unit_price_minor
+        if self.discount_minor > gross:
+            raise ValueError(f"discount_minor {self.discount_minor} exceeds the line's gross {gross}")
+        if self.amount_minor != gross - self.discount_minor:
+            raise ValueError(
+                f"amount_minor {self.amount_minor} != qty*unit_price_minor - discount_minor = "
+                f"{gross - self.discount_minor}"
+            )
+        return self
+
+
+class SaleData(_Model):
+    """``evt/sale``: a completed sale at a counter. Amounts are integer minor units of ``currency``."""
+
+    TYPE: ClassVar[str] = "sale"
+    sale_id: ShortText
+    store: ShortText
+    currency: str
+    lines: Annotated[list[SaleLine], Field(min_length=1, max_length=MAX_SALE_LINES)]
+    total_minor: Amount
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_code(cls, value: str) -> str:
+        if not _CURRENCY_RE.fullmatch(value):
+            raise ValueError(f"{value!r} is not an ISO 4217 alphabetic code")
+        return value
+
+    @model_validator(mode="after")
+    def _total_adds_up(self) -> SaleData:
+        total = sum(line.amount_minor for line in self.lines)
+        if self.total_minor != total:
+            raise ValueError(f"total_minor {self.total_minor} != sum of line amounts {total}")
+        return self
+
+
+class StatusData(_Model):
+    """``status`` (retained): a box's birth (``online``) or death (``offline``, also its last will)."""
+
+    TYPE: ClassVar[str] = "status"
+    state: Literal["online", "offline"]
+    reason: Literal["connected", "shutdown", "connection_lost"]
+    software: Annotated[str, Field(max_length=64)] = ""
+
+
+AckStatus = Literal["committed", "duplicate", "rejected"]
+
+
+class AckResult(_Model):
+    """The hub's verdict on one event. ``committed`` and ``duplicate`` both mean: durable at the hub."""
+
+    id: uuid.UUID
+    seq: Annotated[int, Field(ge=0, strict=True)]
+    status: AckStatus
+    reason: str | None = None
+
+
+class AckData(_Model):
+    """``ack``: sent by the hub after the database commit that holds (or dead-letters) these events."""
+
+    TYPE: ClassVar[str] = "ack"
+    results: Annotated[list[AckResult], Field(min_length=1, max_length=MAX_ACK_RESULTS)]
+
+
+MessageData = SaleData | StatusData | AckData
+EVENT_TYPES: Final[dict[str, type[SaleData]]] = {SaleData.TYPE: SaleData}
+"""Event types a box may publish under ``evt/{type}``, with their data schema."""
+
+
+class Envelope(_Model):
+    """The envelope every message travels in; ``data`` is validated separately by ``type``."""
+
+    v: Annotated[int, Field(strict=True)]
+    id: uuid.UUID
+    seq: Annotated[int, Field(ge=0, strict=True)]
+    ts: datetime
+    device: ShortText
+    type: Annotated[str, Field(pattern=_TYPE_RE.pattern)]
+    data: dict[str, Any]
+
+    @field_validator("id")
+    @classmethod
+    def _is_v7(cls, value: uuid.UUID) -> uuid.UUID:
+        if value.version != 7:
+            raise ValueError("id must be a UUID version 7")
+        return value
+
+    @field_validator("ts")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("ts must carry a UTC offset (e.g. 2026-01-31T12:00:00.000Z)")
+        return value.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Message:
+    """A decoded, validated message: its envelope, its typed data and the sha256 of its exact bytes."""
+
+    topic: Topic
+    envelope: Envelope
+    data: MessageData
+    sha256: str
+
+
+def payload_sha256(payload: bytes) -> str:
+    return hashlib.sha256(payload).hexdigest()
+
+
+def _format_ts(ts: datetime) -> str:
+    if ts.tzinfo is None:
+        raise InvalidInput("ts", "must be timezone-aware")
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def encode(*, id: uuid.UUID, seq: int, ts: datetime, device: str, data: MessageData) -> bytes:  # noqa: A002
+    """Serialise one message to compact UTF-8 JSON; raises InvalidInput if it would exceed the size bound."""
+    envelope = {
+        "v": PROTOCOL_VERSION,
+        "id": str(id),
+        "seq": seq,
+        "ts": _format_ts(ts),
+        "device": device,
+        "type": data.TYPE,
+        "data": data.model_dump(mode="json"),
+    }
+    payload = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise InvalidInput("payload", f"{len(payload)} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte bound")
+    return payload
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "(root)"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{where}: {err['msg']}{more}"
+
+
+def decode(topic: str | Topic, payload: bytes) -> Message:
+    """Validate ``payload`` received on ``topic``; raises :class:`ContractViolation` with a reason code."""
+    parsed = topic if isinstance(topic, Topic) else Topic.parse(topic)
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ContractViolation(Reason.OVERSIZED, f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
+    try:
+        raw = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ContractViolation(Reason.MALFORMED_JSON, str(exc)) from exc
+    except RecursionError as exc:
+        raise ContractViolation(Reason.MALFORMED_JSON, "nested too deeply") from exc
+    if not isinstance(raw, dict):
+        raise ContractViolation(Reason.NOT_AN_OBJECT, f"top level is a JSON {type(raw).__name__}")
+    version = raw.get("v")
+    if version != PROTOCOL_VERSION or isinstance(version, bool):
+        raise ContractViolation(
+            Reason.UNSUPPORTED_VERSION, f"v={version!r}; this receiver speaks v{PROTOCOL_VERSION}"
+        )
+    try:
+        envelope = Envelope.model_validate(raw)
+    except ValidationError as exc:
+        raise ContractViolation(Reason.BAD_ENVELOPE, _first_error(exc)) from exc
+    return _decode_data(parsed, envelope, payload)
+
+
+def _decode_data(topic: Topic, envelope: Envelope, payload: bytes) -> Message:
+    schema: type[SaleData] | type[StatusData] | type[AckData]
+    if topic.kind is Kind.EVT:
+        if envelope.device != topic.device:
+            raise ContractViolation(
+                Reason.DEVICE_MISMATCH, f"envelope device {envelope.device!r} != topic device {topic.device!r}"
+            )
+        if envelope.type != topic.name:
+            raise ContractViolation(
+                Reason.TYPE_MISMATCH, f"envelope type {envelope.type!r} != topic {topic.name!r}"
+            )
+        if envelope.type not in EVENT_TYPES:
+            raise ContractViolation(Reason.UNKNOWN_TYPE, f"no event type {envelope.type!r} in v1")
+        schema = EVENT_TYPES[envelope.type]
+    elif topic.kind is Kind.STATUS:
+        if envelope.device != topic.device:
+            raise ContractViolation(
+                Reason.DEVICE_MISMATCH, f"envelope device {envelope.device!r} != topic device {topic.device!r}"
+            )
+        schema = StatusData
+    elif topic.kind is Kind.ACK:
+        schema = AckData
+    else:
+        raise ContractViolation(Reason.UNKNOWN_TYPE, f"no v1 schema on {topic.kind} topics yet")
+    if envelope.type != schema.TYPE:
+        raise ContractViolation(Reason.TYPE_MISMATCH, f"type {envelope.type!r} on a {topic.kind} topic")
+    try:
+        data = schema.model_validate(envelope.data)
+    except ValidationError as exc:
+        raise ContractViolation(Reason.BAD_DATA, _first_error(exc)) from exc
+    return Message(topic, envelope, data, payload_sha256(payload))
+
+
+def peek_id(payload: bytes) -> tuple[uuid.UUID | None, int | None]:
+    """Best-effort id and seq of a refused payload, so its sender can still be told; never raises."""
+    try:
+        raw = json.loads(payload[:MAX_PAYLOAD_BYTES].decode("utf-8"))
+        if isinstance(raw, dict):
+            seq = raw.get("seq")
+            return uuid.UUID(str(raw.get("id"))), seq if isinstance(seq, int) and seq >= 0 else None
+    except (ValueError, TypeError, RecursionError):
+        pass
+    return None, None

@@ -1,0 +1,370 @@
+"""The box's SQLite store: business rows and their outbox, written together.
+
+Every business event is written in the same transaction as its outbox row, so an event exists exactly when
+its effect does (DESIGN.md, "Exactly-once effects"). The database runs in WAL mode with
+``synchronous=FULL``: once :meth:`Store.record_sale` returns, the sale survives a power cut.
+
+A :class:`Store` holds one connection and belongs to one thread; the relay opens its own on the same file.
+Schema changes are numbered migrations applied in order at open, tracked by ``PRAGMA user_version``.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from core import wire
+from core.errors import InvalidInput
+
+MAX_OUTBOX_ROWS = 1_000_000
+"""Events a box keeps while it cannot reach the hub (weeks of a busy shop) before it refuses new ones."""
+BUSY_TIMEOUT_MS = 10_000
+
+
+class StoreError(Exception):
+    """Root of the box store's errors."""
+
+
+class OutboxFull(StoreError, OSError):
+    """The outbox reached its bound: the box has been cut off from the hub for too long."""
+
+
+class SchemaTooNew(StoreError, RuntimeError):
+    """The database was written by a newer edge agent than this one."""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# Each migration is a list of statements; the index + 1 is the schema version it produces.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
+        """CREATE TABLE counter (name TEXT PRIMARY KEY, value INTEGER NOT NULL)""",
+        """CREATE TABLE sale (
+            id INTEGER PRIMARY KEY,
+            sale_id TEXT NOT NULL UNIQUE,
+            event_id TEXT NOT NULL UNIQUE,
+            store TEXT NOT NULL,
+            currency TEXT NOT NULL,
+            total_minor INTEGER NOT NULL CHECK (total_minor >= 0),
+            created_at TEXT NOT NULL)""",
+        """CREATE TABLE sale_line (
+            sale_pk INTEGER NOT NULL REFERENCES sale(id),
+            line_no INTEGER NOT NULL,
+            sku TEXT NOT NULL,
+            name TEXT NOT NULL,
+            qty INTEGER NOT NULL CHECK (qty > 0),
+            unit_price_minor INTEGER NOT NULL CHECK (unit_price_minor >= 0),
+            discount_minor INTEGER NOT NULL CHECK (discount_minor >= 0),
+            amount_minor INTEGER NOT NULL CHECK (amount_minor >= 0),
+            PRIMARY KEY (sale_pk, line_no))""",
+        """CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY,
+            event_id TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            created_at TEXT NOT NULL)""",
+        """CREATE TABLE outbox_rejected (
+            seq INTEGER PRIMARY KEY,
+            event_id TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            created_at TEXT NOT NULL,
+            rejected_at TEXT NOT NULL,
+            reason TEXT NOT NULL)""",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class LineDraft:
+    """A line as the cashier rang it up; the amount is derived."""
+
+    sku: str
+    qty: int
+    unit_price_minor: int
+    name: str = ""
+    discount_minor: int = 0
+
+
+@dataclass(frozen=True)
+class SaleDraft:
+    """A sale about to be committed."""
+
+    store: str
+    currency: str
+    lines: Sequence[LineDraft]
+    sale_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordedSale:
+    """A committed sale and the event that carries it to the hub."""
+
+    sale_id: str
+    event_id: uuid.UUID
+    seq: int
+    total_minor: int
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One event waiting for the hub's commit acknowledgement."""
+
+    seq: int
+    event_id: uuid.UUID
+    type: str
+    topic: str
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class Totals:
+    """What the box has sold, for reconciliation with the hub."""
+
+    sales: int
+    by_currency: dict[str, int]
+    outbox_depth: int
+    acked: int
+    rejected: int
+
+
+class Store:
+    """The box's database. ``tenant`` and ``device`` are fixed at first open and checked after."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        tenant: str,
+        device: str,
+        clock: Callable[[], datetime] = _utc_now,
+        entropy: Callable[[int], bytes] = os.urandom,
+        max_outbox_rows: int = MAX_OUTBOX_ROWS,
+    ) -> None:
+        self.path = Path(path)
+        self.tenant = wire.check_name(tenant, "tenant")
+        self.device = wire.check_name(device, "device")
+        self._clock = clock
+        self._entropy = entropy
+        self.max_outbox_rows = max_outbox_rows
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode != "wal":
+            raise StoreError(f"{self.path}: could not enable WAL (got {mode!r}); is it on a network filesystem?")
+        self._db.execute("PRAGMA synchronous = FULL")
+        self._db.execute("PRAGMA foreign_keys = ON")
+        self._migrate()
+        self._bind_identity()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ schema
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        current = self.schema_version
+        if current > len(MIGRATIONS):
+            raise SchemaTooNew(
+                f"{self.path} has schema {current}, this edge agent knows {len(MIGRATIONS)}: upgrade the agent"
+            )
+        for version, statements in enumerate(MIGRATIONS[current:], start=current + 1):
+            with self._write():
+                for statement in statements:
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {version}")
+
+    def _bind_identity(self) -> None:
+        with self._write():
+            rows = dict(self._db.execute("SELECT key, value FROM meta WHERE key IN ('tenant', 'device')"))
+            if not rows:
+                self._db.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)",
+                    [("tenant", self.tenant), ("device", self.device)],
+                )
+                self._db.executemany(
+                    "INSERT INTO counter (name, value) VALUES (?, 0)",
+                    [("seq",), ("connection",), ("acked",), ("rejected",)],
+                )
+            elif rows != {"tenant": self.tenant, "device": self.device}:
+                raise StoreError(
+                    f"{self.path} belongs to {rows.get('tenant')}/{rows.get('device')}, "
+                    f"not {self.tenant}/{self.device}: wrong database file for this box"
+                )
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken at BEGIN so concurrent writers queue instead of failing late."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _next(self, name: str) -> int:
+        row = self._db.execute(
+            "UPDATE counter SET value = value + 1 WHERE name = ? RETURNING value", (name,)
+        ).fetchone()
+        return int(row[0])
+
+    # ------------------------------------------------------------------ events
+
+    def new_event_id(self) -> uuid.UUID:
+        return wire.uuid7(int(self._clock().timestamp() * 1000), self._entropy(10))
+
+    def next_connection(self) -> int:
+        """Number this connection to the broker: the ``seq`` of its status messages."""
+        with self._write():
+            return self._next("connection")
+
+    def record_sale(self, draft: SaleDraft) -> RecordedSale:
+        """Commit a sale and its outbox event in one transaction. Bad input writes nothing."""
+        _check_integers(draft.lines)
+        event_id = self.new_event_id()
+        sale_id = draft.sale_id or str(event_id)
+        data = _sale_data(sale_id, draft)
+        now = self._clock()
+        created = now.isoformat()
+        with self._write() as db:
+            if self.outbox_depth() >= self.max_outbox_rows:
+                raise OutboxFull(
+                    f"{self.max_outbox_rows} events are waiting for the hub; check the box's network "
+                    "connection and broker credentials before selling more"
+                )
+            seq = self._next("seq")
+            topic = str(wire.event_topic(self.tenant, self.device, wire.SaleData.TYPE))
+            payload = wire.encode(id=event_id, seq=seq, ts=now, device=self.device, data=data)
+            cur = db.execute(
+                "INSERT INTO sale (sale_id, event_id, store, currency, total_minor, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (sale_id, str(event_id), data.store, data.currency, data.total_minor, created),
+            )
+            db.executemany(
+                "INSERT INTO sale_line (sale_pk, line_no, sku, name, qty, unit_price_minor, discount_minor, "
+                "amount_minor) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (cur.lastrowid, no, ln.sku, ln.name, ln.qty, ln.unit_price_minor, ln.discount_minor,
+                     ln.amount_minor)
+                    for no, ln in enumerate(data.lines, start=1)
+                ],
+            )
+            db.execute(
+                "INSERT INTO outbox (seq, event_id, type, topic, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (seq, str(event_id), data.TYPE, topic, payload, created),
+            )
+        return RecordedSale(sale_id, event_id, seq, data.total_minor)
+
+    # ------------------------------------------------------------------ outbox
+
+    def outbox_depth(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+
+    def outbox_after(self, seq: int, limit: int) -> list[OutboxRow]:
+        """Up to ``limit`` waiting events with a sequence number above ``seq``, oldest first."""
+        rows = self._db.execute(
+            "SELECT seq, event_id, type, topic, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+            (seq, limit),
+        ).fetchall()
+        return [OutboxRow(s, uuid.UUID(e), t, tp, bytes(p)) for s, e, t, tp, p in rows]
+
+    def outbox_seqs(self, seqs: Iterable[int]) -> set[int]:
+        """Which of ``seqs`` are still waiting."""
+        wanted = list(seqs)
+        found: set[int] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(r[0] for r in self._db.execute(f"SELECT seq FROM outbox WHERE seq IN ({marks})", chunk))  # noqa: S608
+        return found
+
+    def settle(self, results: Sequence[wire.AckResult]) -> int:
+        """Apply the hub's verdicts: committed or duplicate events leave the outbox; rejected ones move to
+        ``outbox_rejected`` with the hub's reason (kept, never silently dropped). Returns rows settled."""
+        done = [str(r.id) for r in results if r.status in ("committed", "duplicate")]
+        rejected = [(str(r.id), r.reason or "rejected") for r in results if r.status == "rejected"]
+        now = self._clock().isoformat()
+        with self._write() as db:
+            settled = db.executemany("DELETE FROM outbox WHERE event_id = ?", [(e,) for e in done]).rowcount
+            db.execute("UPDATE counter SET value = value + ? WHERE name = 'acked'", (settled,))
+            moved = 0
+            for event_id, reason in rejected:
+                moved += db.execute(
+                    "INSERT INTO outbox_rejected (seq, event_id, type, topic, payload, created_at, rejected_at, "
+                    "reason) SELECT seq, event_id, type, topic, payload, created_at, ?, ? FROM outbox "
+                    "WHERE event_id = ?",
+                    (now, reason, event_id),
+                ).rowcount
+                db.execute("DELETE FROM outbox WHERE event_id = ?", (event_id,))
+            db.execute("UPDATE counter SET value = value + ? WHERE name = 'rejected'", (moved,))
+        return settled + moved
+
+    def totals(self) -> Totals:
+        by_currency = dict(
+            self._db.execute("SELECT currency, sum(total_minor) FROM sale GROUP BY currency ORDER BY currency")
+        )
+        counters = dict(self._db.execute("SELECT name, value FROM counter"))
+        sales = int(self._db.execute("SELECT count(*) FROM sale").fetchone()[0])
+        return Totals(sales, by_currency, self.outbox_depth(), counters["acked"], counters["rejected"])
+
+
+def _check_integers(lines: Sequence[LineDraft]) -> None:
+    """Refuse floats and strings before any arithmetic: money is integer minor units."""
+    for i, line in enumerate(lines):
+        for name in ("qty", "unit_price_minor", "discount_minor"):
+            value = getattr(line, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise InvalidInput(f"lines[{i}].{name}", f"must be an integer, got {value!r}")
+
+
+def _sale_data(sale_id: str, draft: SaleDraft) -> wire.SaleData:
+    try:
+        lines = [
+            {
+                "sku": line.sku,
+                "name": line.name,
+                "qty": line.qty,
+                "unit_price_minor": line.unit_price_minor,
+                "discount_minor": line.discount_minor,
+                "amount_minor": line.qty * line.unit_price_minor - line.discount_minor,
+            }
+            for line in draft.lines
+        ]
+        return wire.SaleData.model_validate(
+            {
+                "sale_id": sale_id,
+                "store": draft.store,
+                "currency": draft.currency,
+                "lines": lines,
+                "total_minor": sum(int(line["amount_minor"]) for line in lines),
+            }
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "sale"
+        raise InvalidInput(where, err["msg"]) from exc

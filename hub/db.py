@@ -1,0 +1,159 @@
+"""The hub's database: SQLAlchemy 2 tables, engines for SQLite and PostgreSQL, and Alembic migrations.
+
+An SQLite file is the embedded default (the demo, one small distributor); PostgreSQL is production. The same
+code and the same tests run on both. The schema is changed only by the Alembic revisions in
+``hub/migrations/versions``; :func:`migrate` brings a database to the newest one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+DEFAULT_SQLITE_PATH = Path("var/hub.sqlite3")
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Timestamp = sa.DateTime(timezone=True)
+
+inbox = sa.Table(
+    "inbox",
+    metadata,
+    sa.Column("event_id", sa.Uuid, primary_key=True),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("device", sa.String(64), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("payload_sha256", sa.String(64), nullable=False),
+    sa.Column("box_ts", Timestamp, nullable=False),
+    sa.Column("received_at", Timestamp, nullable=False),
+    sa.Index("ix_inbox_tenant_device_seq", "tenant", "device", "seq"),
+)
+
+sale = sa.Table(
+    "sale",
+    metadata,
+    sa.Column("event_id", sa.Uuid, sa.ForeignKey("inbox.event_id"), primary_key=True),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("device", sa.String(64), nullable=False),
+    sa.Column("store", sa.String(64), nullable=False),
+    sa.Column("sale_id", sa.String(64), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("total_minor", sa.BigInteger, nullable=False),
+    sa.Column("line_count", sa.Integer, nullable=False),
+    sa.Column("box_ts", Timestamp, nullable=False),
+    sa.Column("received_at", Timestamp, nullable=False),
+    sa.CheckConstraint("total_minor >= 0", name="total_not_negative"),
+    sa.Index("ix_sale_tenant_device", "tenant", "device"),
+)
+
+sale_line = sa.Table(
+    "sale_line",
+    metadata,
+    sa.Column("event_id", sa.Uuid, sa.ForeignKey("sale.event_id"), primary_key=True),
+    sa.Column("line_no", sa.Integer, primary_key=True),
+    sa.Column("sku", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(120), nullable=False),
+    sa.Column("qty", sa.Integer, nullable=False),
+    sa.Column("unit_price_minor", sa.BigInteger, nullable=False),
+    sa.Column("discount_minor", sa.BigInteger, nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+)
+
+dead_letter = sa.Table(
+    "dead_letter",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("received_at", Timestamp, nullable=False),
+    sa.Column("topic", sa.String(256), nullable=False),
+    sa.Column("tenant", sa.String(64)),
+    sa.Column("device", sa.String(64)),
+    sa.Column("event_id", sa.Uuid),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.Column("payload_size", sa.Integer, nullable=False),
+    sa.Column("payload_sha256", sa.String(64), nullable=False),
+    sa.Index("ix_dead_letter_reason", "reason"),
+)
+
+alert = sa.Table(
+    "alert",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("tenant", sa.String(64)),
+    sa.Column("device", sa.String(64)),
+    sa.Column("event_id", sa.Uuid),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("resolved_at", Timestamp),
+)
+
+device = sa.Table(
+    "device",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("device", sa.String(64), primary_key=True),
+    sa.Column("online", sa.Boolean, nullable=False),
+    sa.Column("status_seq", sa.BigInteger, nullable=False),
+    sa.Column("status_reason", sa.String(32), nullable=False),
+    sa.Column("software", sa.String(64), nullable=False),
+    sa.Column("status_ts", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+
+def default_url() -> str:
+    return f"sqlite:///{DEFAULT_SQLITE_PATH}"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for ``url``; SQLite files get WAL, full sync, foreign keys and a busy timeout."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the database behind ``engine`` to ``revision`` (default: the newest)."""
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)

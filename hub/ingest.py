@@ -1,0 +1,464 @@
+"""Hub ingest: box events in, exactly-once effects in the database, commit acks out.
+
+Workers are stateless and share the load through the MQTT shared subscription ``$share/hub/...``. Each
+worker collects messages into a batch (at most ``batch_max`` messages, or whatever arrived within
+``batch_wait_s`` of the first) and applies the whole batch in one database transaction:
+
+* every message is decoded against the wire contract; a bad one becomes a dead letter with its reason;
+* every good event id is inserted into the ``inbox`` (``ON CONFLICT DO NOTHING``): an id that goes in is new
+  and its effects are applied in the same transaction; an id already there with the same payload hash is a
+  duplicate (re-acked, no effect); with a different hash it is refused, dead-lettered and raised as an alert;
+* the transaction commits; only then are acks published to each box and the MQTT messages acknowledged
+  to the broker (manual PUBACK), so a hub killed at any instant loses nothing: the broker redelivers what
+  was not acknowledged, and the box republishes what the hub never acked.
+
+A batch that fails to commit (database down, say) is retried with backoff; the worker never dies of one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import sqlalchemy as sa
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from core import wire
+from hub import db
+
+log = logging.getLogger(__name__)
+
+BATCH_MAX = 1000
+"""Most messages applied in one database transaction."""
+BATCH_WAIT_S = 0.02
+"""How long a batch waits for more messages after its first one."""
+QUEUE_MAX = 20_000
+"""Messages received and not yet applied; paho's thread blocks when it is full, which slows the broker."""
+DEAD_LETTER_KEEP_BYTES = wire.MAX_PAYLOAD_BYTES
+"""Bytes of a refused payload kept in the dead-letter table (its full size and hash are kept too)."""
+RETRY_MIN_S = 0.5
+RETRY_MAX_S = 30.0
+RECEIVE_MAXIMUM = 4000
+"""MQTT 5 Receive Maximum: unacknowledged messages the broker may have in flight to one worker."""
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A message as received, before decoding."""
+
+    topic: str
+    payload: bytes
+    received_at: datetime
+    mid: int = 0
+    qos: int = 0
+
+
+@dataclass
+class BatchResult:
+    """What one batch did: acks to send per (tenant, device), and counts."""
+
+    acks: dict[tuple[str, str], list[wire.AckResult]] = field(default_factory=lambda: defaultdict(list))
+    committed: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    conflicts: int = 0
+    statuses: int = 0
+
+
+def _insert(conn: Connection, table: sa.Table) -> Any:
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise RuntimeError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
+
+
+def _dead_letter_row(
+    item: Incoming, reason: str, detail: str, topic: wire.Topic | None, event_id: uuid.UUID | None
+) -> dict[str, Any]:
+    return {
+        "received_at": item.received_at,
+        "topic": item.topic[:256],
+        "tenant": topic.tenant if topic else None,
+        "device": topic.device if topic else None,
+        "event_id": event_id,
+        "reason": reason,
+        "detail": detail[:2000],
+        "payload": item.payload[:DEAD_LETTER_KEEP_BYTES],
+        "payload_size": len(item.payload),
+        "payload_sha256": wire.payload_sha256(item.payload),
+    }
+
+
+def apply_batch(conn: Connection, batch: Sequence[Incoming]) -> BatchResult:
+    """Apply ``batch`` inside the caller's transaction; return the acks to publish after it commits."""
+    result = BatchResult()
+    dead: list[dict[str, Any]] = []
+    alerts: list[dict[str, Any]] = []
+    events: dict[uuid.UUID, tuple[wire.Message, Incoming]] = {}
+    statuses: list[tuple[wire.Message, Incoming]] = []
+
+    def refuse(item: Incoming, topic: wire.Topic | None, exc: wire.ContractViolation) -> None:
+        event_id, seq = wire.peek_id(item.payload)
+        dead.append(_dead_letter_row(item, exc.reason, exc.detail, topic, event_id))
+        if topic is not None and event_id is not None and topic.kind is wire.Kind.EVT:
+            result.acks[topic.tenant, topic.device].append(
+                wire.AckResult(id=event_id, seq=seq or 0, status="rejected", reason=exc.reason)
+            )
+
+    for item in batch:
+        topic: wire.Topic | None = None
+        try:
+            topic = wire.Topic.parse(item.topic)
+            message = wire.decode(topic, item.payload)
+        except wire.ContractViolation as exc:
+            refuse(item, topic, exc)
+            continue
+        if topic.kind is wire.Kind.STATUS:
+            statuses.append((message, item))
+            continue
+        if topic.kind is not wire.Kind.EVT:
+            refuse(item, topic, wire.ContractViolation(wire.Reason.UNKNOWN_TYPE, f"hub does not take {topic.kind}"))
+            continue
+        seen = events.get(message.envelope.id)
+        if seen is None:
+            events[message.envelope.id] = (message, item)
+        elif seen[0].sha256 == message.sha256:
+            _ack(result, message, "duplicate")
+            result.duplicates += 1
+        else:
+            _conflict(result, message, item, dead, alerts)
+
+    if events:
+        _apply_events(conn, events, result, dead, alerts)
+    if statuses:
+        _apply_statuses(conn, statuses)
+        result.statuses = len(statuses)
+    if dead:
+        conn.execute(db.dead_letter.insert(), dead)
+        result.dead_letters = len(dead)
+    if alerts:
+        conn.execute(db.alert.insert(), alerts)
+    return result
+
+
+def _ack(result: BatchResult, message: wire.Message, status: wire.AckStatus, reason: str | None = None) -> None:
+    env = message.envelope
+    result.acks[message.topic.tenant, message.topic.device].append(
+        wire.AckResult(id=env.id, seq=env.seq, status=status, reason=reason)
+    )
+
+
+def _conflict(
+    result: BatchResult,
+    message: wire.Message,
+    item: Incoming,
+    dead: list[dict[str, Any]],
+    alerts: list[dict[str, Any]],
+) -> None:
+    detail = f"event {message.envelope.id} was seen before with a different payload"
+    dead.append(_dead_letter_row(item, wire.Reason.ID_CONFLICT, detail, message.topic, message.envelope.id))
+    alerts.append(
+        {
+            "created_at": item.received_at,
+            "kind": wire.Reason.ID_CONFLICT.value,
+            "tenant": message.topic.tenant,
+            "device": message.topic.device,
+            "event_id": message.envelope.id,
+            "detail": detail,
+        }
+    )
+    _ack(result, message, "rejected", wire.Reason.ID_CONFLICT)
+    result.conflicts += 1
+    log.error("id conflict from %s/%s: %s", message.topic.tenant, message.topic.device, detail)
+
+
+def _apply_events(
+    conn: Connection,
+    events: dict[uuid.UUID, tuple[wire.Message, Incoming]],
+    result: BatchResult,
+    dead: list[dict[str, Any]],
+    alerts: list[dict[str, Any]],
+) -> None:
+    rows = [
+        {
+            "event_id": event_id,
+            "tenant": msg.topic.tenant,
+            "device": msg.topic.device,
+            "seq": msg.envelope.seq,
+            "type": msg.envelope.type,
+            "payload_sha256": msg.sha256,
+            "box_ts": msg.envelope.ts,
+            "received_at": item.received_at,
+        }
+        for event_id, (msg, item) in events.items()
+    ]
+    stmt = _insert(conn, db.inbox).on_conflict_do_nothing(index_elements=["event_id"])
+    inserted = {r[0] for r in conn.execute(stmt.returning(db.inbox.c.event_id), rows)}
+    known = [eid for eid in events if eid not in inserted]
+    if known:
+        hashes = dict(
+            conn.execute(
+                sa.select(db.inbox.c.event_id, db.inbox.c.payload_sha256).where(db.inbox.c.event_id.in_(known))
+            ).tuples()
+        )
+        for event_id in known:
+            msg, item = events[event_id]
+            if hashes.get(event_id) == msg.sha256:
+                _ack(result, msg, "duplicate")
+                result.duplicates += 1
+            else:
+                _conflict(result, msg, item, dead, alerts)
+    fresh = [events[eid] for eid in events if eid in inserted]
+    _apply_sales(conn, [(m, i) for m, i in fresh if isinstance(m.data, wire.SaleData)])
+    for msg, _item in fresh:
+        _ack(result, msg, "committed")
+    result.committed += len(fresh)
+
+
+def _apply_sales(conn: Connection, sales: list[tuple[wire.Message, Incoming]]) -> None:
+    if not sales:
+        return
+    sale_rows: list[dict[str, Any]] = []
+    line_rows: list[dict[str, Any]] = []
+    for msg, item in sales:
+        data = msg.data
+        assert isinstance(data, wire.SaleData)  # noqa: S101 (filtered by the caller)
+        sale_rows.append(
+            {
+                "event_id": msg.envelope.id,
+                "tenant": msg.topic.tenant,
+                "device": msg.topic.device,
+                "store": data.store,
+                "sale_id": data.sale_id,
+                "currency": data.currency,
+                "total_minor": data.total_minor,
+                "line_count": len(data.lines),
+                "box_ts": msg.envelope.ts,
+                "received_at": item.received_at,
+            }
+        )
+        line_rows.extend(
+            {
+                "event_id": msg.envelope.id,
+                "line_no": no,
+                "sku": line.sku,
+                "name": line.name,
+                "qty": line.qty,
+                "unit_price_minor": line.unit_price_minor,
+                "discount_minor": line.discount_minor,
+                "amount_minor": line.amount_minor,
+            }
+            for no, line in enumerate(data.lines, start=1)
+        )
+    conn.execute(db.sale.insert(), sale_rows)
+    conn.execute(db.sale_line.insert(), line_rows)
+
+
+def _apply_statuses(conn: Connection, statuses: list[tuple[wire.Message, Incoming]]) -> None:
+    """Newest connection wins; within one connection, offline (its last will or goodbye) follows online."""
+    for msg, item in statuses:
+        data = msg.data
+        assert isinstance(data, wire.StatusData)  # noqa: S101 (status topic)
+        key = (msg.topic.tenant, msg.topic.device)
+        current = conn.execute(
+            sa.select(db.device.c.status_seq, db.device.c.online).where(
+                db.device.c.tenant == key[0], db.device.c.device == key[1]
+            )
+        ).first()
+        online = data.state == "online"
+        values = {
+            "online": online,
+            "status_seq": msg.envelope.seq,
+            "status_reason": data.reason,
+            "software": data.software,
+            "status_ts": msg.envelope.ts,
+            "updated_at": item.received_at,
+        }
+        if current is None:
+            conn.execute(db.device.insert().values(tenant=key[0], device=key[1], **values))
+        elif msg.envelope.seq > current.status_seq or (msg.envelope.seq == current.status_seq and not online):
+            conn.execute(
+                db.device.update()
+                .where(db.device.c.tenant == key[0], db.device.c.device == key[1])
+                .values(**values)
+            )
+
+
+def encode_acks(
+    result: BatchResult, hub_id: str, next_seq: Callable[[], int], now: datetime
+) -> list[tuple[str, bytes]]:
+    """The ack messages for a committed batch: one per box, split at the contract's bound."""
+    out: list[tuple[str, bytes]] = []
+    for (tenant, device), results in result.acks.items():
+        topic = str(wire.ack_topic(tenant, device))
+        for start in range(0, len(results), wire.MAX_ACK_RESULTS):
+            data = wire.AckData(results=results[start : start + wire.MAX_ACK_RESULTS])
+            event_id = wire.uuid7(int(now.timestamp() * 1000), os.urandom(10))
+            out.append((topic, wire.encode(id=event_id, seq=next_seq(), ts=now, device=hub_id, data=data)))
+    return out
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """Where a worker connects and how it batches. Times in seconds."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tenant: str = "+"
+    worker_id: str = field(default_factory=lambda: f"hub-{socket.gethostname()}-{os.getpid()}")
+    batch_max: int = BATCH_MAX
+    batch_wait_s: float = BATCH_WAIT_S
+    queue_max: int = QUEUE_MAX
+    session_expiry_s: int = 7 * 24 * 3600
+    keepalive_s: int = 30
+
+
+@dataclass
+class IngestStats:
+    """Running counters of one worker."""
+
+    batches: int = 0
+    committed: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    conflicts: int = 0
+    failures: int = 0
+    connected: bool = False
+
+
+class IngestWorker:
+    """One ingest worker: an MQTT session, a bounded queue and a batching apply loop."""
+
+    def __init__(self, engine: Engine, config: IngestConfig) -> None:
+        if not 1 <= len(config.worker_id) <= 64:
+            raise ValueError(f"worker_id must be 1 to 64 characters, got {config.worker_id!r}")
+        self.engine = engine
+        self.config = config
+        self.stats = IngestStats()
+        self._queue: queue.Queue[Incoming] = queue.Queue(config.queue_max)
+        self._stopping = threading.Event()
+        self._seq = 0
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=config.worker_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        if config.username is not None:
+            self._client.username_pw_set(config.username, config.password)
+        self._client.max_inflight_messages_set(1000)
+        self._client.max_queued_messages_set(0)
+        self._client.reconnect_delay_set(1, 30)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _on_connect(
+        self, client: mqtt.Client, _u: object, _f: mqtt.ConnectFlags, reason: ReasonCode, _p: Properties | None
+    ) -> None:
+        if reason.is_failure:
+            log.error("broker refused the hub worker %s: %s", self.config.worker_id, reason)
+            return
+        client.subscribe(
+            [(wire.hub_event_filter(self.config.tenant), 1), (wire.hub_status_filter(self.config.tenant), 1)]
+        )
+        self.stats.connected = True
+        log.info("worker %s connected", self.config.worker_id)
+
+    def _on_disconnect(
+        self, _c: mqtt.Client, _u: object, _f: mqtt.DisconnectFlags, reason: ReasonCode, _p: Properties | None
+    ) -> None:
+        self.stats.connected = False
+        if not self._stopping.is_set():
+            log.warning("worker %s disconnected: %s; reconnecting", self.config.worker_id, reason)
+
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        self._queue.put(Incoming(msg.topic, msg.payload, datetime.now(UTC), msg.mid, msg.qos))
+
+    def start(self) -> None:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.config.session_expiry_s
+        props.ReceiveMaximum = RECEIVE_MAXIMUM
+        self._client.connect_async(
+            self.config.host, self.config.port, self.config.keepalive_s, clean_start=False, properties=props
+        )
+        self._client.loop_start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def run(self, until: Callable[[], bool] = lambda: False) -> None:
+        """Apply batches until :meth:`stop` is called or ``until()`` says so."""
+        retry_s = RETRY_MIN_S
+        batch: list[Incoming] = []
+        while not self._stopping.is_set() and not until():
+            if not batch:
+                batch = self._collect()
+                if not batch:
+                    continue
+            try:
+                self._apply(batch)
+            except sa.exc.SQLAlchemyError as exc:
+                # Nothing was acknowledged: keep the batch and try again once the database is back.
+                self.stats.failures += 1
+                log.error("batch of %d failed (%s); retrying in %.1f s", len(batch), exc, retry_s)
+                self._stopping.wait(retry_s)
+                retry_s = min(retry_s * 2, RETRY_MAX_S)
+                continue
+            retry_s = RETRY_MIN_S
+            batch = []
+
+    def _collect(self) -> list[Incoming]:
+        try:
+            first = self._queue.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.config.batch_wait_s
+        while len(batch) < self.config.batch_max:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _apply(self, batch: list[Incoming]) -> None:
+        with self.engine.begin() as conn:
+            result = apply_batch(conn, batch)
+        for topic, payload in encode_acks(result, self.config.worker_id, self._next_seq, datetime.now(UTC)):
+            self._client.publish(topic, payload, qos=1)
+        for item in batch:
+            if item.qos > 0:
+                self._client.ack(item.mid, item.qos)
+        self.stats.batches += 1
+        self.stats.committed += result.committed
+        self.stats.duplicates += result.duplicates
+        self.stats.dead_letters += result.dead_letters
+        self.stats.conflicts += result.conflicts

@@ -1,0 +1,358 @@
+"""Private Mosquitto and PostgreSQL instances for the demo, the tests and the benchmarks.
+
+Each instance lives in its own temporary directory, listens on loopback on a free port (never a standard
+one), has its own generated credentials (no anonymous access, no default password) and is stopped, or
+killed, by its owner. Nothing here is used in production, where Mosquitto and PostgreSQL are run by the
+operating system (see docs/operations.md).
+
+When the process runs as root, the servers run as their Debian system users (``mosquitto``, ``postgres``):
+PostgreSQL refuses to run as root, and Mosquitto drops to its own user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+MOSQUITTO_BIN = os.environ.get("MOSQUITTO_BIN", "/usr/sbin/mosquitto")
+MOSQUITTO_PASSWD_BIN = os.environ.get("MOSQUITTO_PASSWD_BIN", "/usr/bin/mosquitto_passwd")
+PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+START_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 15.0
+BROKER_MAX_PACKET_BYTES = 256 * 1024
+"""Larger than the contract's payload bound, so an oversized payload reaches the hub and is dead-lettered."""
+BROKER_MAX_QUEUED_MESSAGES = 500_000
+"""Messages the broker queues per offline persistent session (the hub's, a box's acks) before dropping."""
+BROKER_MAX_INFLIGHT = 2000
+
+
+class LocalServiceError(RuntimeError):
+    """A private server could not be started or stopped; the message says which and why."""
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now (the kernel's choice, never a standard port)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[bytes], what: str, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LocalServiceError(f"{what} exited with status {proc.returncode}; log: {_tail(log)}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise LocalServiceError(f"{what} did not listen on 127.0.0.1:{port} within {START_TIMEOUT_S} s: {_tail(log)}")
+
+
+def _tail(log: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _system_user(name: str) -> pwd.struct_passwd | None:
+    """The system user a server should run as, when we are root; None when we are not root."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam(name)
+    except KeyError as exc:
+        raise LocalServiceError(f"running as root but there is no {name!r} user; run `make system`") from exc
+
+
+def _require(binary: Path | str, package: str) -> None:
+    if not os.access(binary, os.X_OK):
+        raise LocalServiceError(f"{binary} not found: install the Debian package {package} (`make system`)")
+
+
+def _chown_tree(root: Path, user: pwd.struct_passwd | None) -> None:
+    if user is None:
+        return
+    for path in [root, *root.rglob("*")]:
+        os.chown(path, user.pw_uid, user.pw_gid)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A username and password for the private broker or database."""
+
+    username: str
+    password: str
+
+
+class _Process:
+    """A server process we own: start, graceful stop, SIGKILL."""
+
+    name = "server"
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self) -> int:
+        if self.proc is None:
+            raise LocalServiceError(f"{self.name} is not running")
+        return self.proc.pid
+
+    def kill(self) -> None:
+        """SIGKILL, as a power cut or the OOM killer would: no shutdown work happens."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(STOP_TIMEOUT_S)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(STOP_TIMEOUT_S)
+        self.proc = None
+
+
+class MosquittoServer(_Process):
+    """A private Mosquitto: its own config, port, persistence directory, password file and ACL.
+
+    Users: ``hub`` may read and write the whole ``mo/`` tree; ``box`` (shared by simulated boxes) may only
+    touch ``mo/v1/{tenant}/{client id}/#``, so a box must connect with its device id as client id and can
+    reach no other box's subtree.
+    """
+
+    name = "mosquitto"
+
+    def __init__(self, directory: Path | None = None, port: int | None = None) -> None:
+        super().__init__()
+        _require(MOSQUITTO_BIN, "mosquitto")
+        self._own_dir = directory is None
+        self.directory = Path(directory or tempfile.mkdtemp(prefix="mostrador-mqtt-"))
+        self.port = port or free_port()
+        self.hub = Credentials("hub", secrets.token_urlsafe(18))
+        self.box = Credentials("box", secrets.token_urlsafe(18))
+        self._user = _system_user("mosquitto")
+        self._configure()
+
+    def _configure(self) -> None:
+        (self.directory / "data").mkdir(parents=True, exist_ok=True)
+        passwd = self.directory / "passwd"
+        passwd.write_text("")
+        for cred in (self.hub, self.box):
+            subprocess.run(
+                [MOSQUITTO_PASSWD_BIN, "-b", str(passwd), cred.username, cred.password],
+                check=True,
+                capture_output=True,
+            )
+        (self.directory / "acl").write_text(
+            "user hub\ntopic readwrite mo/#\n\n"
+            "# every other user: only its own device subtree, the device id being the MQTT client id\n"
+            "pattern readwrite mo/v1/+/%c/#\n"
+        )
+        (self.directory / "mosquitto.conf").write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous false\n"
+            f"password_file {self.directory / 'passwd'}\n"
+            f"acl_file {self.directory / 'acl'}\n"
+            "persistence true\n"
+            f"persistence_location {self.directory / 'data'}/\n"
+            "autosave_interval 30\n"
+            f"max_packet_size {BROKER_MAX_PACKET_BYTES}\n"
+            f"max_queued_messages {BROKER_MAX_QUEUED_MESSAGES}\n"
+            f"max_inflight_messages {BROKER_MAX_INFLIGHT}\n"
+            "persistent_client_expiration 14d\n"
+            f"log_dest file {self.directory / 'mosquitto.log'}\n"
+            "log_type error\nlog_type warning\nlog_type notice\n"
+            "connection_messages true\n"
+        )
+        os.chmod(self.directory / "passwd", 0o600)
+        os.chmod(self.directory / "acl", 0o600)
+        _chown_tree(self.directory, self._user)
+
+    @property
+    def log(self) -> Path:
+        return self.directory / "mosquitto.log"
+
+    def start(self) -> Self:
+        if self.running:
+            return self
+        conf = self.directory / "mosquitto.conf"
+        self.proc = subprocess.Popen(
+            [MOSQUITTO_BIN, "-c", str(conf)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        _wait_listening(self.port, self.proc, "mosquitto", self.log)
+        return self
+
+    def restart(self) -> Self:
+        self.stop()
+        return self.start()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.stop()
+        if self._own_dir:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class PostgresServer(_Process):
+    """A private PostgreSQL 15 cluster: ``initdb`` in a temporary directory, a free port, a random password."""
+
+    name = "postgres"
+
+    def __init__(self, directory: Path | None = None, port: int | None = None, *, durable: bool = True) -> None:
+        super().__init__()
+        _require(PG_BIN / "postgres", "postgresql-15")
+        self._own_dir = directory is None
+        # Not under pytest's tmp tree: its parents are private to root and the server runs as ``postgres``.
+        self.directory = Path(directory or tempfile.mkdtemp(prefix="mostrador-pg-"))
+        self.port = port or free_port()
+        self.durable = durable
+        self.admin = Credentials("mostrador", secrets.token_urlsafe(18))
+        self._user = _system_user("postgres")
+        self._initdb()
+
+    @property
+    def data_dir(self) -> Path:
+        return self.directory / "data"
+
+    @property
+    def log(self) -> Path:
+        return self.directory / "postgres.log"
+
+    def _as_server_user(self, argv: list[str]) -> list[str]:
+        return ["runuser", "-u", self._user.pw_name, "--", *argv] if self._user else argv
+
+    def _initdb(self) -> None:
+        pwfile = self.directory / "pw"
+        pwfile.write_text(self.admin.password + "\n")
+        os.chmod(pwfile, 0o600)
+        (self.directory / "sock").mkdir(exist_ok=True)
+        _chown_tree(self.directory, self._user)
+        result = subprocess.run(
+            self._as_server_user(
+                [
+                    str(PG_BIN / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    self.admin.username,
+                    "--pwfile",
+                    str(pwfile),
+                    "--auth=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                ]
+            ),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        pwfile.unlink()
+        if result.returncode != 0:
+            raise LocalServiceError(f"initdb failed ({result.returncode}): {result.stderr.strip()}")
+
+    def start(self) -> Self:
+        if self.running:
+            return self
+        settings = {
+            "listen_addresses": "127.0.0.1",
+            "port": str(self.port),
+            "unix_socket_directories": str(self.directory / "sock"),
+            "max_connections": "60",
+            "shared_buffers": "128MB",
+            "logging_collector": "off",
+        }
+        if not self.durable:
+            # Test clusters: a killed hub must not lose committed rows, but a killed machine may.
+            settings |= {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+        argv = [str(PG_BIN / "postgres"), "-D", str(self.data_dir)]
+        for key, value in settings.items():
+            argv += ["-c", f"{key}={value}"]
+        log = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            self._as_server_user(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+        log.close()
+        _wait_listening(self.port, self.proc, "postgres", self.log)
+        self._wait_accepting()
+        return self
+
+    def _wait_accepting(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            ready = subprocess.run(
+                [str(PG_BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-q"], check=False
+            )
+            if ready.returncode == 0:
+                return
+            time.sleep(0.1)
+        raise LocalServiceError(f"postgres on port {self.port} not ready: {_tail(self.log)}")
+
+    def stop(self) -> None:
+        # SIGINT is PostgreSQL's "fast shutdown": roll back sessions, checkpoint, exit.
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(STOP_TIMEOUT_S)
+        self.proc = None
+
+    def url(self, database: str = "postgres", driver: str = "postgresql+psycopg") -> str:
+        """An SQLAlchemy URL for ``database`` as the cluster's owner."""
+        return f"{driver}://{self.admin.username}:{self.admin.password}@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        """Create an empty database and return its SQLAlchemy URL."""
+        import psycopg  # noqa: PLC0415  (hub extra; only the database tests need it)
+
+        with psycopg.connect(self.url(driver="postgresql"), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')  # name comes from the tests, not from users
+        return self.url(name)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, typ: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.stop()
+        if self._own_dir:
+            shutil.rmtree(self.directory, ignore_errors=True)

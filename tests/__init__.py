@@ -1,0 +1,1 @@
+"""Mostrador test suite."""

@@ -30,7 +30,7 @@ TOPIC_ROOT: Final = "mo"
 MAX_PAYLOAD_BYTES: Final = 64 * 1024
 """Largest payload a sender may publish and a receiver will decode (bytes of UTF-8 JSON)."""
 MAX_SALE_LINES: Final = 500
-MAX_ACK_RESULTS: Final = 1000
+MAX_ACK_RESULTS: Final = 500
 """Most event results in one ``ack`` message; the hub splits larger batches."""
 MAX_AMOUNT_MINOR: Final = 10**12
 """Largest single amount (minor units) accepted on the wire: far above any shop ticket, far below int64."""
@@ -96,7 +96,9 @@ RETAIN: Final[dict[Kind, bool]] = {
 def check_name(value: str, what: str) -> str:
     """Validate a tenant or device id: lower-case letters, digits, ``-`` and ``_``, 1 to 64 characters."""
     if not _NAME_RE.fullmatch(value):
-        raise InvalidInput(what, f"{value!r} is not a valid id (use a-z, 0-9, '-' and '_', 1 to 64 characters)")
+        raise InvalidInput(
+            what, f"{value!r} is not a valid id (use a-z, 0-9, '-' and '_', 1 to 64 characters)"
+        )
     return value
 
 
@@ -421,7 +423,8 @@ def _decode_data(topic: Topic, envelope: Envelope, payload: bytes) -> Message:
     if topic.kind is Kind.EVT:
         if envelope.device != topic.device:
             raise ContractViolation(
-                Reason.DEVICE_MISMATCH, f"envelope device {envelope.device!r} != topic device {topic.device!r}"
+                Reason.DEVICE_MISMATCH,
+                f"envelope device {envelope.device!r} != topic device {topic.device!r}",
             )
         if envelope.type != topic.name:
             raise ContractViolation(
@@ -433,7 +436,8 @@ def _decode_data(topic: Topic, envelope: Envelope, payload: bytes) -> Message:
     elif topic.kind is Kind.STATUS:
         if envelope.device != topic.device:
             raise ContractViolation(
-                Reason.DEVICE_MISMATCH, f"envelope device {envelope.device!r} != topic device {topic.device!r}"
+                Reason.DEVICE_MISMATCH,
+                f"envelope device {envelope.device!r} != topic device {topic.device!r}",
             )
         schema = StatusData
     elif topic.kind is Kind.ACK:

@@ -91,7 +91,9 @@ class RelayStats:
 class Relay:
     """Publishes one box's outbox and settles it from the hub's acks."""
 
-    def __init__(self, store_path: Path | str, config: RelayConfig, *, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, store_path: Path | str, config: RelayConfig, *, clock: Callable[[], float] = time.monotonic
+    ):
         self.config = config
         self._store_path = Path(store_path)
         self._clock = clock
@@ -141,7 +143,9 @@ class Relay:
         self._thread.join(10)
         client = self._client
         if self._connected.is_set():
-            goodbye = self._status(wire.StatusData(state="offline", reason="shutdown", software=self.config.software))
+            goodbye = self._status(
+                wire.StatusData(state="offline", reason="shutdown", software=self.config.software)
+            )
             info = client.publish(self._status_topic, goodbye, qos=1, retain=True)
             info.wait_for_publish(3)
         client.disconnect()
@@ -185,12 +189,18 @@ class Relay:
         client.on_message = self._on_message
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = cfg.session_expiry_s
-        client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s, clean_start=False, properties=props)
+        client.connect_async(
+            cfg.host, cfg.port, keepalive=cfg.keepalive_s, clean_start=False, properties=props
+        )
         client.loop_start()
         return client
 
     def _on_connect(
-        self, client: mqtt.Client, _userdata: object, flags: mqtt.ConnectFlags, reason: ReasonCode,
+        self,
+        client: mqtt.Client,
+        _userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
         _props: Properties | None,
     ) -> None:
         if reason.is_failure:
@@ -198,7 +208,9 @@ class Relay:
             log.warning("%s: %s", self.config.device, self.stats.last_error)
             return
         client.subscribe(self._ack_topic, qos=1)
-        birth = self._status(wire.StatusData(state="online", reason="connected", software=self.config.software))
+        birth = self._status(
+            wire.StatusData(state="online", reason="connected", software=self.config.software)
+        )
         client.publish(self._status_topic, birth, qos=1, retain=True)
         self.stats.connections += 1
         self.stats.connected = True
@@ -209,7 +221,11 @@ class Relay:
         self._wake.set()
 
     def _on_disconnect(
-        self, _client: mqtt.Client, _userdata: object, _flags: mqtt.DisconnectFlags, reason: ReasonCode,
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
         _props: Properties | None,
     ) -> None:
         self.stats.connected = False
@@ -290,8 +306,13 @@ class Relay:
             self._rows.pop(result.seq, None)
             if result.status == "rejected":
                 self.stats.rejected += 1
-                log.error("%s: hub rejected event %s (seq %d): %s", self.config.device, result.id, result.seq,
-                          result.reason)
+                log.error(
+                    "%s: hub rejected event %s (seq %d): %s",
+                    self.config.device,
+                    result.id,
+                    result.seq,
+                    result.reason,
+                )
             else:
                 self.stats.acked += 1
         self.stats.pending = len(self._pending)

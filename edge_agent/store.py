@@ -165,7 +165,9 @@ class Store:
         self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode != "wal":
-            raise StoreError(f"{self.path}: could not enable WAL (got {mode!r}); is it on a network filesystem?")
+            raise StoreError(
+                f"{self.path}: could not enable WAL (got {mode!r}); is it on a network filesystem?"
+            )
         self._db.execute("PRAGMA synchronous = FULL")
         self._db.execute("PRAGMA foreign_keys = ON")
         self._migrate()
@@ -269,8 +271,16 @@ class Store:
                 "INSERT INTO sale_line (sale_pk, line_no, sku, name, qty, unit_price_minor, discount_minor, "
                 "amount_minor) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (cur.lastrowid, no, ln.sku, ln.name, ln.qty, ln.unit_price_minor, ln.discount_minor,
-                     ln.amount_minor)
+                    (
+                        cur.lastrowid,
+                        no,
+                        ln.sku,
+                        ln.name,
+                        ln.qty,
+                        ln.unit_price_minor,
+                        ln.discount_minor,
+                        ln.amount_minor,
+                    )
                     for no, ln in enumerate(data.lines, start=1)
                 ],
             )
@@ -300,7 +310,9 @@ class Store:
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            found.update(r[0] for r in self._db.execute(f"SELECT seq FROM outbox WHERE seq IN ({marks})", chunk))  # noqa: S608
+            found.update(
+                r[0] for r in self._db.execute(f"SELECT seq FROM outbox WHERE seq IN ({marks})", chunk)
+            )  # noqa: S608
         return found
 
     def settle(self, results: Sequence[wire.AckResult]) -> int:
@@ -326,7 +338,9 @@ class Store:
 
     def totals(self) -> Totals:
         by_currency = dict(
-            self._db.execute("SELECT currency, sum(total_minor) FROM sale GROUP BY currency ORDER BY currency")
+            self._db.execute(
+                "SELECT currency, sum(total_minor) FROM sale GROUP BY currency ORDER BY currency"
+            )
         )
         counters = dict(self._db.execute("SELECT name, value FROM counter"))
         sales = int(self._db.execute("SELECT count(*) FROM sale").fetchone()[0])

@@ -135,7 +135,11 @@ def apply_batch(conn: Connection, batch: Sequence[Incoming]) -> BatchResult:
             statuses.append((message, item))
             continue
         if topic.kind is not wire.Kind.EVT:
-            refuse(item, topic, wire.ContractViolation(wire.Reason.UNKNOWN_TYPE, f"hub does not take {topic.kind}"))
+            refuse(
+                item,
+                topic,
+                wire.ContractViolation(wire.Reason.UNKNOWN_TYPE, f"hub does not take {topic.kind}"),
+            )
             continue
         seen = events.get(message.envelope.id)
         if seen is None:
@@ -159,7 +163,9 @@ def apply_batch(conn: Connection, batch: Sequence[Incoming]) -> BatchResult:
     return result
 
 
-def _ack(result: BatchResult, message: wire.Message, status: wire.AckStatus, reason: str | None = None) -> None:
+def _ack(
+    result: BatchResult, message: wire.Message, status: wire.AckStatus, reason: str | None = None
+) -> None:
     env = message.envelope
     result.acks[message.topic.tenant, message.topic.device].append(
         wire.AckResult(id=env.id, seq=env.seq, status=status, reason=reason)
@@ -214,11 +220,10 @@ def _apply_events(
     inserted = {r[0] for r in conn.execute(stmt.returning(db.inbox.c.event_id), rows)}
     known = [eid for eid in events if eid not in inserted]
     if known:
-        hashes = dict(
-            conn.execute(
-                sa.select(db.inbox.c.event_id, db.inbox.c.payload_sha256).where(db.inbox.c.event_id.in_(known))
-            ).tuples()
+        found = conn.execute(
+            sa.select(db.inbox.c.event_id, db.inbox.c.payload_sha256).where(db.inbox.c.event_id.in_(known))
         )
+        hashes: dict[uuid.UUID, str] = {eid: digest for eid, digest in found}
         for event_id in known:
             msg, item = events[event_id]
             if hashes.get(event_id) == msg.sha256:
@@ -378,7 +383,12 @@ class IngestWorker:
         return self._seq
 
     def _on_connect(
-        self, client: mqtt.Client, _u: object, _f: mqtt.ConnectFlags, reason: ReasonCode, _p: Properties | None
+        self,
+        client: mqtt.Client,
+        _u: object,
+        _f: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        _p: Properties | None,
     ) -> None:
         if reason.is_failure:
             log.error("broker refused the hub worker %s: %s", self.config.worker_id, reason)
@@ -444,7 +454,9 @@ class IngestWorker:
         while len(batch) < self.config.batch_max:
             remaining = deadline - time.monotonic()
             try:
-                batch.append(self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait())
+                batch.append(
+                    self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+                )
             except queue.Empty:
                 break
         return batch

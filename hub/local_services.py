@@ -12,6 +12,7 @@ PostgreSQL refuses to run as root, and Mosquitto drops to its own user.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pwd
 import secrets
@@ -19,6 +20,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -57,7 +59,9 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], what: str, log: Pa
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return
         time.sleep(0.05)
-    raise LocalServiceError(f"{what} did not listen on 127.0.0.1:{port} within {START_TIMEOUT_S} s: {_tail(log)}")
+    raise LocalServiceError(
+        f"{what} did not listen on 127.0.0.1:{port} within {START_TIMEOUT_S} s: {_tail(log)}"
+    )
 
 
 def _tail(log: Path, lines: int = 15) -> str:
@@ -121,6 +125,11 @@ class _Process:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(STOP_TIMEOUT_S)
         self.proc = None
+
+    def terminate(self) -> None:
+        """Ask the process to stop (SIGTERM) without waiting; :meth:`wait` or :meth:`stop` follows."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -228,7 +237,9 @@ class PostgresServer(_Process):
 
     name = "postgres"
 
-    def __init__(self, directory: Path | None = None, port: int | None = None, *, durable: bool = True) -> None:
+    def __init__(
+        self, directory: Path | None = None, port: int | None = None, *, durable: bool = True
+    ) -> None:
         super().__init__()
         _require(PG_BIN / "postgres", "postgresql-15")
         self._own_dir = directory is None
@@ -249,7 +260,7 @@ class PostgresServer(_Process):
         return self.directory / "postgres.log"
 
     def _as_server_user(self, argv: list[str]) -> list[str]:
-        return ["runuser", "-u", self._user.pw_name, "--", *argv] if self._user else argv
+        return ["setpriv", f"--reuid={self._user.pw_uid}", f"--regid={self._user.pw_gid}", "--init-groups", "--", *argv] if self._user else argv
 
     def _initdb(self) -> None:
         pwfile = self.directory / "pw"
@@ -356,3 +367,140 @@ class PostgresServer(_Process):
         self.stop()
         if self._own_dir:
             shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class _PythonModule(_Process):
+    """A ``python -m MODULE`` child process with its output in a log file."""
+
+    module = ""
+
+    def __init__(self, directory: Path, argv: list[str], env: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.directory = directory
+        self.argv = argv
+        self.env = env or {}
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def log(self) -> Path:
+        return self.directory / f"{self.name}.log"
+
+    def start(self) -> Self:
+        if self.running:
+            return self
+        out = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", self.module, *self.argv],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env},
+            start_new_session=True,
+        )
+        out.close()
+        return self
+
+    def wait(self, timeout_s: float) -> int:
+        """Wait for the process to exit by itself; its exit status."""
+        if self.proc is None:
+            raise LocalServiceError(f"{self.name} is not running")
+        code = self.proc.wait(timeout_s)
+        self.proc = None
+        return code
+
+    def tail(self, lines: int = 30) -> str:
+        return _tail(self.log, lines)
+
+
+class HubProcess(_PythonModule):
+    """``python -m hub ingest`` against a private broker."""
+
+    module = "hub"
+
+    def __init__(
+        self, directory: Path, broker: MosquittoServer, db_url: str, *, worker_id: str = "hub-1"
+    ) -> None:
+        self.name = worker_id
+        secret = directory / f"{worker_id}.mqtt-password"
+        directory.mkdir(parents=True, exist_ok=True)
+        secret.write_text(broker.hub.password + "\n")
+        os.chmod(secret, 0o600)
+        super().__init__(
+            directory,
+            [
+                "--db",
+                db_url,
+                "ingest",
+                "--mqtt-host",
+                "127.0.0.1",
+                "--mqtt-port",
+                str(broker.port),
+                "--mqtt-user",
+                broker.hub.username,
+                "--mqtt-password-file",
+                str(secret),
+                "--worker-id",
+                worker_id,
+            ],
+        )
+
+
+class BoxProcess(_PythonModule):
+    """``python -m edge_agent.simulate``: a simulated box selling and relaying to a private broker."""
+
+    module = "edge_agent.simulate"
+
+    def __init__(
+        self,
+        directory: Path,
+        broker: MosquittoServer,
+        *,
+        tenant: str,
+        device: str,
+        rate: float = 2.0,
+        seed: int | None = None,
+        extra: list[str] | None = None,
+    ) -> None:
+        self.name = device
+        self.db_path = directory / f"{device}.sqlite3"
+        self.stats_path = directory / f"{device}.stats.json"
+        secret = directory / f"{device}.mqtt-password"
+        directory.mkdir(parents=True, exist_ok=True)
+        secret.write_text(broker.box.password + "\n")
+        os.chmod(secret, 0o600)
+        self.base_argv = [
+            "--db",
+            str(self.db_path),
+            "--tenant",
+            tenant,
+            "--device",
+            device,
+            "--mqtt-host",
+            "127.0.0.1",
+            "--mqtt-port",
+            str(broker.port),
+            "--mqtt-user",
+            broker.box.username,
+            "--mqtt-password-file",
+            str(secret),
+            "--stats",
+            str(self.stats_path),
+        ]
+        argv = [*self.base_argv, "--rate", str(rate), *(extra or [])]
+        if seed is not None:
+            argv += ["--seed", str(seed)]
+        super().__init__(directory, argv)
+
+    def stats(self) -> dict[str, object]:
+        """The box's last stats file, or an empty dict before its first write."""
+        try:
+            doc: dict[str, object] = json.loads(self.stats_path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return doc
+
+    def relay_only(self, *extra: str) -> BoxProcess:
+        """Start again without selling: relay what waits, then exit when drained."""
+        self.argv = [*self.base_argv, "--rate", "0", "--exit-when-drained", *extra]
+        self.start()
+        return self

@@ -1,0 +1,119 @@
+"""The box store: sale and outbox in one transaction, durability settings, migrations, settling acks."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from core import wire
+from core.errors import InvalidInput
+from edge_agent.store import MIGRATIONS, LineDraft, OutboxFull, SaleDraft, SchemaTooNew, Store, StoreError
+
+DRAFT = SaleDraft("store-1", "MXN", [LineDraft("a", 2, 1850, name="Refresco"), LineDraft("b", 1, 990, discount_minor=90)])
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "box.sqlite3", tenant="acme", device="box-1")
+
+
+def test_store_runs_in_wal_with_full_sync_at_the_newest_schema(store: Store) -> None:
+    db = sqlite3.connect(store.path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert store.schema_version == len(MIGRATIONS)
+
+
+def test_a_sale_and_its_outbox_event_are_written_together(store: Store) -> None:
+    recorded = store.record_sale(DRAFT)
+    assert recorded.total_minor == 2 * 1850 + 990 - 90
+    [row] = store.outbox_after(0, 10)
+    assert (row.seq, row.event_id) == (recorded.seq, recorded.event_id)
+    message = wire.decode(row.topic, row.payload)
+    assert isinstance(message.data, wire.SaleData)
+    assert message.data.total_minor == recorded.total_minor
+    assert message.envelope.device == "box-1" and str(message.topic) == "mo/v1/acme/box-1/evt/sale"
+
+
+def test_sequence_numbers_increase_and_survive_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "box.sqlite3"
+    with Store(path, tenant="acme", device="box-1") as first:
+        seqs = [first.record_sale(DRAFT).seq for _ in range(3)]
+    with Store(path, tenant="acme", device="box-1") as again:
+        seqs.append(again.record_sale(DRAFT).seq)
+    assert seqs == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("draft", "field"),
+    [
+        (SaleDraft("store-1", "MXN", []), "lines"),
+        (SaleDraft("store-1", "MXN", [LineDraft("a", 0, 100)]), "lines.0.qty"),
+        (SaleDraft("store-1", "MXN", [LineDraft("a", 1, -5)]), "lines.0.unit_price_minor"),
+        (SaleDraft("store-1", "MXN", [LineDraft("a", 1, 10.5)]), "lines[0].unit_price_minor"),  # type: ignore[arg-type]
+        (SaleDraft("store-1", "pesos", [LineDraft("a", 1, 100)]), "currency"),
+        (SaleDraft("store-1", "MXN", [LineDraft("a", 1, 100, discount_minor=101)]), "lines.0"),
+        (SaleDraft("", "MXN", [LineDraft("a", 1, 100)]), "store"),
+    ],
+)
+def test_bad_sales_name_the_field_and_write_nothing(store: Store, draft: SaleDraft, field: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        store.record_sale(draft)
+    assert err.value.field.startswith(field)
+    assert store.totals().sales == 0 and store.outbox_depth() == 0
+
+
+def test_a_full_outbox_refuses_new_sales_and_keeps_the_old(tmp_path: Path) -> None:
+    store = Store(tmp_path / "b.sqlite3", tenant="acme", device="box-1", max_outbox_rows=2)
+    store.record_sale(DRAFT)
+    store.record_sale(DRAFT)
+    with pytest.raises(OutboxFull, match="network"):
+        store.record_sale(DRAFT)
+    assert store.totals().sales == 2 and store.outbox_depth() == 2
+
+
+def test_settle_deletes_committed_and_duplicates_and_keeps_rejected_aside(store: Store) -> None:
+    a, b, c = (store.record_sale(DRAFT) for _ in range(3))
+    settled = store.settle(
+        [
+            wire.AckResult(id=a.event_id, seq=a.seq, status="committed"),
+            wire.AckResult(id=b.event_id, seq=b.seq, status="duplicate"),
+            wire.AckResult(id=c.event_id, seq=c.seq, status="rejected", reason="bad_data"),
+        ]
+    )
+    assert settled == 3
+    totals = store.totals()
+    assert (totals.outbox_depth, totals.acked, totals.rejected, totals.sales) == (0, 2, 1, 3)
+    reason = store._db.execute("SELECT reason FROM outbox_rejected WHERE event_id = ?", (str(c.event_id),))
+    assert reason.fetchone()[0] == "bad_data"
+
+
+def test_settling_the_same_ack_twice_changes_nothing(store: Store) -> None:
+    a = store.record_sale(DRAFT)
+    ack = [wire.AckResult(id=a.event_id, seq=a.seq, status="committed")]
+    assert store.settle(ack) == 1
+    assert store.settle(ack) == 0
+    assert store.totals().acked == 1
+
+
+def test_a_database_of_another_box_is_refused(tmp_path: Path) -> None:
+    Store(tmp_path / "x.sqlite3", tenant="acme", device="box-1").close()
+    with pytest.raises(StoreError, match="wrong database"):
+        Store(tmp_path / "x.sqlite3", tenant="acme", device="box-2")
+
+
+def test_a_database_from_a_newer_agent_is_refused(tmp_path: Path) -> None:
+    Store(tmp_path / "x.sqlite3", tenant="acme", device="box-1").close()
+    sqlite3.connect(tmp_path / "x.sqlite3").execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    with pytest.raises(SchemaTooNew, match="upgrade"):
+        Store(tmp_path / "x.sqlite3", tenant="acme", device="box-1")
+
+
+def test_outbox_payload_is_exact_json_the_hub_can_hash(store: Store) -> None:
+    store.record_sale(DRAFT)
+    [row] = store.outbox_after(0, 1)
+    assert json.loads(row.payload)["seq"] == row.seq
+    assert wire.decode(row.topic, row.payload).sha256 == wire.payload_sha256(row.payload)

@@ -16,7 +16,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: all), e.g. ingest pricing")
     parser.add_argument("--quick", action="store_true", help="short run: proves the benchmark works")
     args = parser.parse_args(argv)
-    modules = sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if m.name.startswith("bench_"))
+    # The hub's end-to-end ingest is the headline figure: it runs first.
+    modules = sorted(
+        (m.name for m in pkgutil.iter_modules(bench.__path__) if m.name.startswith("bench_")),
+        key=lambda name: (name != "bench_ingest", name),
+    )
     wanted = [f"bench_{n}" for n in args.names] if args.names else modules
     unknown = sorted(set(wanted) - set(modules))
     if unknown:

@@ -117,3 +117,42 @@ def test_outbox_payload_is_exact_json_the_hub_can_hash(store: Store) -> None:
     [row] = store.outbox_after(0, 1)
     assert json.loads(row.payload)["seq"] == row.seq
     assert wire.decode(row.topic, row.payload).sha256 == wire.payload_sha256(row.payload)
+
+
+def test_sequence_numbers_never_repeat_after_everything_was_acked_and_the_box_restarted(tmp_path: Path) -> None:
+    path = tmp_path / "box.sqlite3"
+    with Store(path, tenant="acme", device="box-1") as first:
+        sold = [first.record_sale(DRAFT) for _ in range(3)]
+        first.settle([wire.AckResult(id=s.event_id, seq=s.seq, status="committed") for s in sold])
+        assert first.outbox_depth() == 0
+    with Store(path, tenant="acme", device="box-1") as again:
+        assert again.record_sale(DRAFT).seq == 4
+
+
+def test_two_writers_on_one_file_never_share_a_sequence_number(tmp_path: Path) -> None:
+    path = tmp_path / "box.sqlite3"
+    a = Store(path, tenant="acme", device="box-1")
+    b = Store(path, tenant="acme", device="box-1")
+    seqs = [a.record_sale(DRAFT).seq, b.record_sale(DRAFT).seq, a.record_sale(DRAFT).seq]
+    assert seqs == [1, 2, 3]
+    assert a.outbox_depth() == 3
+
+
+def test_a_sale_id_is_recorded_once(store: Store) -> None:
+    draft = SaleDraft("store-1", "MXN", [LineDraft("a", 1, 100)], sale_id="T-0001")
+    store.record_sale(draft)
+    with pytest.raises(InvalidInput, match="already recorded"):
+        store.record_sale(draft)
+    assert store.totals().sales == 1 and store.outbox_depth() == 1
+
+
+def test_the_outbox_bound_counts_what_the_relay_has_settled_since(tmp_path: Path) -> None:
+    path = tmp_path / "b.sqlite3"
+    seller = Store(path, tenant="acme", device="box-1", max_outbox_rows=2)
+    relay = Store(path, tenant="acme", device="box-1")
+    first = seller.record_sale(DRAFT)
+    seller.record_sale(DRAFT)
+    relay.settle([wire.AckResult(id=first.event_id, seq=first.seq, status="committed")])
+    seller.record_sale(DRAFT)  # room was made by another connection
+    with pytest.raises(OutboxFull):
+        seller.record_sale(DRAFT)

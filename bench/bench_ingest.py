@@ -1,0 +1,147 @@
+"""Hub ingest end to end, against a raw-insert baseline in the same run.
+
+Ours: box outboxes -> relays -> Mosquitto -> hub ingest (validate, inbox, sales and lines) -> PostgreSQL,
+committed and acked back to every box, timed from the relays' start until every outbox is empty.
+Baseline: the same payloads published by plain paho clients to a fresh broker, and a minimal paho subscriber
+inserting each raw payload into one PostgreSQL table with executemany, timed until the last row is in.
+Both use the same PostgreSQL cluster (durable: fsync on). Target: >= 0.7x the baseline and >= 5,000 sales/s.
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from bench.report import Figure
+from edge_agent.simulate import random_sale
+from edge_agent.store import Store
+from hub import db
+from hub.local_services import BoxProcess, HubProcess, MosquittoServer, PostgresServer
+
+TENANT = "bench"
+TARGET_RATIO = 0.7
+TARGET_RATE = 5000.0
+TIMEOUT_S = 600.0
+
+
+def _fill(directory: Path, boxes: int, per_box: int) -> list[Path]:
+    paths = []
+    rng = random.Random(7)
+    for i in range(1, boxes + 1):
+        path = directory / f"box-{i}" / f"box-{i}.sqlite3"
+        with Store(path, tenant=TENANT, device=f"box-{i}", durable=False) as store:
+            for _ in range(per_box):
+                store.record_sale(random_sale(rng, "store-1", "MXN"))
+        paths.append(path)
+    return paths
+
+
+def _copy_boxes(src: list[Path], dest: Path) -> None:
+    for path in src:
+        target = dest / path.parent.name
+        target.mkdir(parents=True, exist_ok=True)
+        with Store(path, tenant=TENANT, device=path.parent.name) as store:
+            store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        (target / path.name).write_bytes(path.read_bytes())
+
+
+def _wait_log(path: Path, text: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_text(errors="replace"):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{path} never said {text!r}")
+
+
+def _ours(work: Path, filled: list[Path], pg: PostgresServer, total: int) -> float:
+    run_dir = work / "ours"
+    _copy_boxes(filled, run_dir)
+    url = pg.create_database("hub_ingest")
+    engine = db.make_engine(url)
+    db.migrate(engine)
+    with MosquittoServer() as broker:
+        hub = HubProcess(run_dir / "hub", broker, url).start()
+        try:
+            _wait_log(hub.log, "connected")
+            boxes = [
+                BoxProcess(run_dir / p.parent.name, broker, tenant=TENANT, device=p.parent.name)
+                for p in filled
+            ]
+            started = time.monotonic()
+            for box in boxes:
+                box.relay_only("--window", "2000", "--ack-timeout-s", "30")
+            for box in boxes:
+                if box.wait(TIMEOUT_S) != 0:
+                    raise RuntimeError(f"{box.name} did not drain:\n{box.tail()}")
+            elapsed = time.monotonic() - started
+        finally:
+            hub.stop()
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(sa.func.count()).select_from(db.sale)).scalar_one()
+    engine.dispose()
+    if stored != total:
+        raise RuntimeError(f"hub stored {stored} sales, expected {total}")
+    return total / elapsed
+
+
+def _baseline(work: Path, filled: list[Path], pg: PostgresServer, total: int) -> float:
+    pg.create_database("raw_ingest")
+    dsn = pg.url("raw_ingest", driver="postgresql")
+    with MosquittoServer() as broker:
+        hub_pw = work / "raw-hub.pw"
+        box_pw = work / "raw-box.pw"
+        hub_pw.write_text(broker.hub.password)
+        box_pw.write_text(broker.box.password)
+        sub = subprocess.Popen(
+            [sys.executable, "-m", "bench.raw_subscriber", dsn, str(broker.port), "hub", str(hub_pw), str(total)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert sub.stdout is not None
+            sub.stdout.readline()  # "ready": subscribed
+            time.sleep(0.2)
+            started = time.monotonic()
+            pubs = [
+                subprocess.Popen(
+                    [sys.executable, "-m", "bench.raw_publisher", str(p), str(broker.port), "box", str(box_pw),
+                     p.parent.name]
+                )
+                for p in filled
+            ]
+            for pub in pubs:
+                pub.wait(TIMEOUT_S)
+            if sub.wait(TIMEOUT_S) != 0:
+                raise RuntimeError("baseline subscriber failed")
+            return total / (time.monotonic() - started)
+        finally:
+            if sub.poll() is None:
+                sub.kill()
+
+
+def run(quick: bool) -> list[Figure]:
+    boxes, per_box = (2, 150) if quick else (10, 5000)
+    total = boxes * per_box
+    with tempfile.TemporaryDirectory(prefix="mostrador-bench-") as tmp, PostgresServer() as pg:
+        work = Path(tmp)
+        filled = _fill(work / "filled", boxes, per_box)
+        baseline = _baseline(work, filled, pg, total)
+        ours = _ours(work, filled, pg, total)
+    return [
+        Figure(
+            name=f"hub ingest end to end, {boxes} boxes x {per_box} sales (PostgreSQL, committed + acked)",
+            value=ours,
+            unit="sales/s",
+            baseline_name="raw paho subscriber + executemany",
+            baseline=baseline,
+            target=f">= {TARGET_RATIO}x and >= {TARGET_RATE:,.0f} sales/s",
+            met=None if quick else (ours / baseline >= TARGET_RATIO and ours >= TARGET_RATE),
+        )
+    ]

@@ -1,0 +1,203 @@
+"""``make demo``: a broker, the hub and three simulated boxes on this machine, then a reconciliation.
+
+It starts a private Mosquitto on loopback, the hub (SQLite file under ``var/demo/``) and three simulated boxes
+ringing up random sales from a small demo catalogue, and shows a live table (per box: sales made, outbox depth,
+acknowledged; hub: sales stored, dead letters) for ``--seconds`` (``DEMO_SECONDS``, default 60) or until
+Ctrl-C. Then it stops the boxes, lets them drain, and compares the totals at the boxes with the totals at the
+hub, sale by sale count and amount by currency. Exit status 0 when they agree, 1 when they do not. Every
+process it started is stopped before it returns, whatever happens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import sqlalchemy as sa
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from hub import db
+from hub.local_services import BoxProcess, HubProcess, LocalServiceError, MosquittoServer
+
+TENANT = "demo"
+BOX_RATES = {"box-1": 3.0, "box-2": 2.0, "box-3": 1.0}
+"""Sales per second at each simulated box: a busy shop, an average one and a quiet one."""
+DRAIN_TIMEOUT_S = 60.0
+REFRESH_S = 0.5
+PLAIN_EVERY_S = 5.0
+
+
+@dataclass(frozen=True)
+class HubFigures:
+    """What the hub database holds now."""
+
+    sales: int
+    by_device: dict[str, tuple[int, dict[str, int]]]
+    dead_letters: int
+
+
+def hub_figures(engine: sa.Engine) -> HubFigures:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(db.sale.c.device, db.sale.c.currency, sa.func.count(), sa.func.sum(db.sale.c.total_minor))
+            .where(db.sale.c.tenant == TENANT)
+            .group_by(db.sale.c.device, db.sale.c.currency)
+        ).all()
+        dead = int(conn.execute(sa.select(sa.func.count()).select_from(db.dead_letter)).scalar_one())
+    by_device: dict[str, tuple[int, dict[str, int]]] = {}
+    for device, currency, count, total in rows:
+        n, totals = by_device.get(device, (0, {}))
+        by_device[device] = (n + int(count), {**totals, currency: int(total)})
+    return HubFigures(sum(n for n, _ in by_device.values()), by_device, dead)
+
+
+def money(amount_minor: int, currency: str) -> str:
+    # The demo catalogue is in pesos (two decimals); this is display only.
+    return f"{currency} {amount_minor // 100:,}.{amount_minor % 100:02d}"
+
+
+def live_table(boxes: list[BoxProcess], hub: HubFigures, elapsed_s: float, total_s: float) -> Table:
+    table = Table(title=f"Mostrador demo: {elapsed_s:4.0f} s of {total_s:.0f} s (Ctrl-C to stop early)")
+    for col in ("box", "sales made", "outbox depth", "acked", "connected", "sales at hub"):
+        table.add_column(col, justify="right")
+    for box in boxes:
+        s = box.stats()
+        table.add_row(
+            box.name,
+            str(s.get("sales", "-")),
+            str(s.get("outbox_depth", "-")),
+            str(s.get("acked", "-")),
+            "yes" if s.get("connected") else "no",
+            str(hub.by_device.get(box.name, (0, {}))[0]),
+        )
+    table.add_section()
+    table.add_row("hub", "", "", "", "", f"{hub.sales} stored, {hub.dead_letters} dead letters")
+    return table
+
+
+def reconcile(console: Console, boxes: list[BoxProcess], hub: HubFigures) -> bool:
+    table = Table(title="Reconciliation: boxes against the hub")
+    for col in ("box", "sales at box", "sales at hub", "total at box", "total at hub", "verdict"):
+        table.add_column(col, justify="right")
+    ok = True
+    for box in boxes:
+        s = box.stats()
+        box_sales = int(s.get("sales", 0))  # type: ignore[call-overload]
+        box_totals = {str(k): int(v) for k, v in dict(s.get("totals_minor", {})).items()}  # type: ignore[call-overload]
+        hub_sales, hub_totals = hub.by_device.get(box.name, (0, {}))
+        agree = box_sales == hub_sales and box_totals == hub_totals and int(s.get("outbox_depth", 1)) == 0  # type: ignore[call-overload]
+        ok &= agree
+        fmt = lambda totals: ", ".join(money(v, c) for c, v in sorted(totals.items())) or "-"  # noqa: E731
+        table.add_row(box.name, str(box_sales), str(hub_sales), fmt(box_totals), fmt(hub_totals),
+                      "[green]agree[/]" if agree else "[red]DIFFER[/]")
+    console.print(table)
+    if hub.dead_letters:
+        console.print(f"[yellow]{hub.dead_letters} dead letters at the hub (see the dead_letter table)[/]")
+    return ok
+
+
+def run(seconds: float, workdir: Path, console: Console) -> int:
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    db_url = f"sqlite:///{workdir / 'hub.sqlite3'}"
+    engine = db.make_engine(db_url)
+    db.migrate(engine)
+    stop_requested = False
+
+    def _on_signal(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    previous = signal.signal(signal.SIGINT, _on_signal), signal.signal(signal.SIGTERM, _on_signal)
+    broker = MosquittoServer()
+    hub: HubProcess | None = None
+    boxes: list[BoxProcess] = []
+    try:
+        broker.start()
+        console.print(f"broker on 127.0.0.1:{broker.port}, hub database {workdir / 'hub.sqlite3'}")
+        hub = HubProcess(workdir / "hub", broker, db_url).start()
+        boxes = [
+            BoxProcess(workdir / name, broker, tenant=TENANT, device=name, rate=rate, seed=i).start()
+            for i, (name, rate) in enumerate(BOX_RATES.items(), start=1)
+        ]
+        started = time.monotonic()
+        _watch(console, boxes, hub, engine, started, seconds, lambda: stop_requested)
+        console.print("stopping the boxes and waiting for the hub to acknowledge everything...")
+        for box in boxes:
+            box.terminate()
+        for box in boxes:
+            code = box.wait(DRAIN_TIMEOUT_S)
+            if code != 0:
+                console.print(f"[red]{box.name} could not drain its outbox (exit {code}); log: {box.log}[/]")
+        ok = reconcile(console, boxes, hub_figures(engine))
+    except LocalServiceError as exc:
+        console.print(f"[red]demo could not start: {exc}[/]")
+        return 1
+    finally:
+        for proc in [*boxes, *([hub] if hub else [])]:
+            proc.stop()
+        broker.close()
+        engine.dispose()
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
+    if ok:
+        console.print("[green]Reconciled: every sale made at the boxes is at the hub exactly once.[/]")
+        return 0
+    console.print(f"[red]Reconciliation FAILED: the hub and the boxes differ. Logs are in {workdir}.[/]")
+    return 1
+
+
+def _watch(
+    console: Console,
+    boxes: list[BoxProcess],
+    hub: HubProcess,
+    engine: sa.Engine,
+    started: float,
+    seconds: float,
+    stopped: Callable[[], bool],
+) -> None:
+    def done() -> bool:
+        return stopped() or time.monotonic() - started >= seconds
+
+    if console.is_terminal:
+        with Live(console=console, refresh_per_second=4) as live:
+            while not done():
+                live.update(live_table(boxes, hub_figures(engine), time.monotonic() - started, seconds))
+                _check_alive(hub, boxes)
+                time.sleep(REFRESH_S)
+        return
+    next_print = 0.0
+    while not done():
+        now = time.monotonic()
+        if now >= next_print:
+            console.print(live_table(boxes, hub_figures(engine), now - started, seconds))
+            next_print = now + PLAIN_EVERY_S
+        _check_alive(hub, boxes)
+        time.sleep(REFRESH_S)
+
+
+def _check_alive(hub: HubProcess, boxes: list[BoxProcess]) -> None:
+    for proc in [hub, *boxes]:
+        if not proc.running:
+            raise LocalServiceError(f"{proc.name} stopped unexpectedly; last log lines:\n{proc.tail()}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hub.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long the boxes sell (default 60)")
+    parser.add_argument("--workdir", type=Path, default=Path("var/demo"), help="where the demo keeps its files")
+    args = parser.parse_args(argv)
+    return run(args.seconds, args.workdir, Console())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -53,8 +53,19 @@ def _baseline(path: Path, drafts: list[SaleDraft], payloads: list[tuple[str, byt
         )
         conn.executemany(
             "INSERT INTO sale_line VALUES (?,?,?,?,?,?,?,?)",
-            [(cur.lastrowid, i, ln.sku, ln.name, ln.qty, ln.unit_price_minor, 0, ln.qty * ln.unit_price_minor)
-             for i, ln in enumerate(draft.lines, start=1)],
+            [
+                (
+                    cur.lastrowid,
+                    i,
+                    ln.sku,
+                    ln.name,
+                    ln.qty,
+                    ln.unit_price_minor,
+                    0,
+                    ln.qty * ln.unit_price_minor,
+                )
+                for i, ln in enumerate(draft.lines, start=1)
+            ],
         )
         conn.execute(
             "INSERT INTO outbox VALUES (?,?,?,?,?,?)",

@@ -70,10 +70,7 @@ def _ours(work: Path, filled: list[Path], pg: PostgresServer, total: int) -> flo
         hub = HubProcess(run_dir / "hub", broker, url).start()
         try:
             _wait_log(hub.log, "connected")
-            boxes = [
-                BoxProcess(run_dir / p.parent.name, broker, tenant=TENANT, device=p.parent.name)
-                for p in filled
-            ]
+            boxes = [BoxProcess(run_dir / p.parent.name, broker, tenant=TENANT, device=p.parent.name) for p in filled]
             started = time.monotonic()
             for box in boxes:
                 box.relay_only("--window", "2000", "--ack-timeout-s", "30")
@@ -100,7 +97,16 @@ def _baseline(work: Path, filled: list[Path], pg: PostgresServer, total: int) ->
         hub_pw.write_text(broker.hub.password)
         box_pw.write_text(broker.box.password)
         sub = subprocess.Popen(
-            [sys.executable, "-m", "bench.raw_subscriber", dsn, str(broker.port), "hub", str(hub_pw), str(total)],
+            [
+                sys.executable,
+                "-m",
+                "bench.raw_subscriber",
+                dsn,
+                str(broker.port),
+                "hub",
+                str(hub_pw),
+                str(total),
+            ],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -111,8 +117,16 @@ def _baseline(work: Path, filled: list[Path], pg: PostgresServer, total: int) ->
             started = time.monotonic()
             pubs = [
                 subprocess.Popen(
-                    [sys.executable, "-m", "bench.raw_publisher", str(p), str(broker.port), "box", str(box_pw),
-                     p.parent.name]
+                    [
+                        sys.executable,
+                        "-m",
+                        "bench.raw_publisher",
+                        str(p),
+                        str(broker.port),
+                        "box",
+                        str(box_pw),
+                        p.parent.name,
+                    ]
                 )
                 for p in filled
             ]

@@ -29,7 +29,7 @@ def main(argv: list[str]) -> int:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="raw-subscriber", protocol=mqtt.MQTTv5)
     client.username_pw_set(user, Path(password_file).read_text().splitlines()[0])
     client.on_connect = lambda c, *_: c.subscribe("mo/v1/+/+/evt/#", qos=1)
-    client.on_message = lambda _c, _u, msg: inbox.put(msg.payload)
+    client.on_message = lambda _c, _u, msg: inbox.put(bytes(msg.payload))
     client.connect("127.0.0.1", int(port))
     client.loop_start()
     stored = 0

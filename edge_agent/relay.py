@@ -91,9 +91,7 @@ class RelayStats:
 class Relay:
     """Publishes one box's outbox and settles it from the hub's acks."""
 
-    def __init__(
-        self, store_path: Path | str, config: RelayConfig, *, clock: Callable[[], float] = time.monotonic
-    ):
+    def __init__(self, store_path: Path | str, config: RelayConfig, *, clock: Callable[[], float] = time.monotonic):
         self.config = config
         self._store_path = Path(store_path)
         self._clock = clock
@@ -143,9 +141,7 @@ class Relay:
         self._thread.join(10)
         client = self._client
         if self._connected.is_set():
-            goodbye = self._status(
-                wire.StatusData(state="offline", reason="shutdown", software=self.config.software)
-            )
+            goodbye = self._status(wire.StatusData(state="offline", reason="shutdown", software=self.config.software))
             info = client.publish(self._status_topic, goodbye, qos=1, retain=True)
             info.wait_for_publish(3)
         client.disconnect()
@@ -187,11 +183,9 @@ class Relay:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = cfg.session_expiry_s
-        client.connect_async(
-            cfg.host, cfg.port, keepalive=cfg.keepalive_s, clean_start=False, properties=props
-        )
+        client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s, clean_start=False, properties=props)
         client.loop_start()
         return client
 
@@ -208,9 +202,7 @@ class Relay:
             log.warning("%s: %s", self.config.device, self.stats.last_error)
             return
         client.subscribe(self._ack_topic, qos=1)
-        birth = self._status(
-            wire.StatusData(state="online", reason="connected", software=self.config.software)
-        )
+        birth = self._status(wire.StatusData(state="online", reason="connected", software=self.config.software))
         client.publish(self._status_topic, birth, qos=1, retain=True)
         self.stats.connections += 1
         self.stats.connected = True
@@ -237,7 +229,7 @@ class Relay:
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
         try:
-            message = wire.decode(msg.topic, msg.payload)
+            message = wire.decode(msg.topic, bytes(msg.payload))
         except wire.ContractViolation as exc:
             log.warning("%s: ignoring a bad ack on %s: %s", self.config.device, msg.topic, exc)
             return
@@ -264,7 +256,7 @@ class Relay:
     def _pump_once(self) -> None:
         store = self._store
         client = self._client
-        assert store is not None and client is not None  # noqa: S101 (set by start)
+        assert store is not None and client is not None
         self._apply_acks(store)
         if not self._connected.is_set():
             return

@@ -94,9 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mqtt-password-file", default=os.environ.get("MOSTRADOR_MQTT_PASSWORD_FILE"))
     p.add_argument("--rate", type=float, default=2.0, help="sales per second (0: only relay what is waiting)")
     p.add_argument("--max-sales", type=int, default=0, help="stop selling after this many (0: no limit)")
-    p.add_argument(
-        "--seconds", type=float, default=0, help="stop selling after this long (0: until a signal)"
-    )
+    p.add_argument("--seconds", type=float, default=0, help="stop selling after this long (0: until a signal)")
     p.add_argument("--drain-s", type=float, default=30.0, help="at stop, wait this long for the hub's acks")
     p.add_argument("--exit-when-drained", action="store_true", help="exit once done selling and drained")
     p.add_argument("--seed", type=int, default=None, help="random seed for reproducible tickets")

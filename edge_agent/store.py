@@ -13,11 +13,12 @@ from __future__ import annotations
 import os
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -161,15 +162,15 @@ class Store:
         self._clock = clock
         self._entropy = entropy
         self.max_outbox_rows = max_outbox_rows
+        self._last_seq = 0
+        self._depth_estimate = 0
         self._sale_topic = str(wire.event_topic(self.tenant, self.device, wire.SaleData.TYPE))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode != "wal":
-            raise StoreError(
-                f"{self.path}: could not enable WAL (got {mode!r}); is it on a network filesystem?"
-            )
+            raise StoreError(f"{self.path}: could not enable WAL (got {mode!r}); is it on a network filesystem?")
         # ``durable=False`` exists for bulk-built test and benchmark fixtures only; a box never uses it.
         self._db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'OFF'}")
         self._db.execute("PRAGMA foreign_keys = ON")
@@ -347,18 +348,6 @@ class Store:
         ).fetchall()
         return [OutboxRow(s, uuid.UUID(e), t, tp, bytes(p)) for s, e, t, tp, p in rows]
 
-    def outbox_seqs(self, seqs: Iterable[int]) -> set[int]:
-        """Which of ``seqs`` are still waiting."""
-        wanted = list(seqs)
-        found: set[int] = set()
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                r[0] for r in self._db.execute(f"SELECT seq FROM outbox WHERE seq IN ({marks})", chunk)
-            )  # noqa: S608
-        return found
-
     def settle(self, results: Sequence[wire.AckResult]) -> int:
         """Apply the hub's verdicts: committed or duplicate events leave the outbox; rejected ones move to
         ``outbox_rejected`` with the hub's reason (kept, never silently dropped). Returns rows settled."""
@@ -391,9 +380,7 @@ class Store:
 
     def totals(self) -> Totals:
         by_currency = dict(
-            self._db.execute(
-                "SELECT currency, sum(total_minor) FROM sale GROUP BY currency ORDER BY currency"
-            )
+            self._db.execute("SELECT currency, sum(total_minor) FROM sale GROUP BY currency ORDER BY currency")
         )
         counters = dict(self._db.execute("SELECT name, value FROM counter"))
         sales = int(self._db.execute("SELECT count(*) FROM sale").fetchone()[0])
@@ -413,7 +400,7 @@ def _check_integers(lines: Sequence[LineDraft]) -> None:
 
 def _sale_data(sale_id: str, draft: SaleDraft) -> wire.SaleData:
     try:
-        lines = [
+        lines: list[dict[str, Any]] = [
             {
                 "sku": line.sku,
                 "name": line.name,

@@ -77,9 +77,7 @@ def stats(engine: sa.Engine) -> dict[str, object]:
                 db.sale.c.currency
             )
         ).all()
-        dead = conn.execute(
-            sa.select(db.dead_letter.c.reason, sa.func.count()).group_by(db.dead_letter.c.reason)
-        )
+        dead = conn.execute(sa.select(db.dead_letter.c.reason, sa.func.count()).group_by(db.dead_letter.c.reason))
         devices = conn.execute(sa.select(db.device.c.tenant, db.device.c.device, db.device.c.online)).all()
         return {
             "sales": sum(int(n) for _c, n, _t in sales),

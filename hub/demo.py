@@ -84,6 +84,10 @@ def live_table(boxes: list[BoxProcess], hub: HubFigures, elapsed_s: float, total
     return table
 
 
+def _amounts(totals: dict[str, int]) -> str:
+    return ", ".join(money(v, c) for c, v in sorted(totals.items())) or "-"
+
+
 def reconcile(console: Console, boxes: list[BoxProcess], hub: HubFigures) -> bool:
     table = Table(title="Reconciliation: boxes against the hub")
     for col in ("box", "sales at box", "sales at hub", "total at box", "total at hub", "verdict"):
@@ -91,14 +95,19 @@ def reconcile(console: Console, boxes: list[BoxProcess], hub: HubFigures) -> boo
     ok = True
     for box in boxes:
         s = box.stats()
-        box_sales = int(s.get("sales", 0))  # type: ignore[call-overload]
-        box_totals = {str(k): int(v) for k, v in dict(s.get("totals_minor", {})).items()}  # type: ignore[call-overload]
+        box_sales = int(s.get("sales", 0))
+        box_totals = {str(k): int(v) for k, v in dict(s.get("totals_minor", {})).items()}
         hub_sales, hub_totals = hub.by_device.get(box.name, (0, {}))
-        agree = box_sales == hub_sales and box_totals == hub_totals and int(s.get("outbox_depth", 1)) == 0  # type: ignore[call-overload]
+        agree = box_sales == hub_sales and box_totals == hub_totals and int(s.get("outbox_depth", 1)) == 0
         ok &= agree
-        fmt = lambda totals: ", ".join(money(v, c) for c, v in sorted(totals.items())) or "-"  # noqa: E731
-        table.add_row(box.name, str(box_sales), str(hub_sales), fmt(box_totals), fmt(hub_totals),
-                      "[green]agree[/]" if agree else "[red]DIFFER[/]")
+        table.add_row(
+            box.name,
+            str(box_sales),
+            str(hub_sales),
+            _amounts(box_totals),
+            _amounts(hub_totals),
+            "[green]agree[/]" if agree else "[red]DIFFER[/]",
+        )
     console.print(table)
     if hub.dead_letters:
         console.print(f"[yellow]{hub.dead_letters} dead letters at the hub (see the dead_letter table)[/]")

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 MOSQUITTO_BIN = os.environ.get("MOSQUITTO_BIN", "/usr/sbin/mosquitto")
 MOSQUITTO_PASSWD_BIN = os.environ.get("MOSQUITTO_PASSWD_BIN", "/usr/bin/mosquitto_passwd")
@@ -59,9 +59,7 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], what: str, log: Pa
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return
         time.sleep(0.05)
-    raise LocalServiceError(
-        f"{what} did not listen on 127.0.0.1:{port} within {START_TIMEOUT_S} s: {_tail(log)}"
-    )
+    raise LocalServiceError(f"{what} did not listen on 127.0.0.1:{port} within {START_TIMEOUT_S} s: {_tail(log)}")
 
 
 def _tail(log: Path, lines: int = 15) -> str:
@@ -237,9 +235,7 @@ class PostgresServer(_Process):
 
     name = "postgres"
 
-    def __init__(
-        self, directory: Path | None = None, port: int | None = None, *, durable: bool = True
-    ) -> None:
+    def __init__(self, directory: Path | None = None, port: int | None = None, *, durable: bool = True) -> None:
         super().__init__()
         _require(PG_BIN / "postgres", "postgresql-15")
         self._own_dir = directory is None
@@ -260,7 +256,18 @@ class PostgresServer(_Process):
         return self.directory / "postgres.log"
 
     def _as_server_user(self, argv: list[str]) -> list[str]:
-        return ["setpriv", f"--reuid={self._user.pw_uid}", f"--regid={self._user.pw_gid}", "--init-groups", "--", *argv] if self._user else argv
+        return (
+            [
+                "setpriv",
+                f"--reuid={self._user.pw_uid}",
+                f"--regid={self._user.pw_gid}",
+                "--init-groups",
+                "--",
+                *argv,
+            ]
+            if self._user
+            else argv
+        )
 
     def _initdb(self) -> None:
         pwfile = self.directory / "pw"
@@ -349,7 +356,7 @@ class PostgresServer(_Process):
 
     def create_database(self, name: str) -> str:
         """Create an empty database and return its SQLAlchemy URL."""
-        import psycopg  # noqa: PLC0415  (hub extra; only the database tests need it)
+        import psycopg
 
         with psycopg.connect(self.url(driver="postgresql"), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')  # name comes from the tests, not from users
@@ -358,9 +365,7 @@ class PostgresServer(_Process):
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(
-        self, typ: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, typ: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
     def close(self) -> None:
@@ -417,9 +422,7 @@ class HubProcess(_PythonModule):
 
     module = "hub"
 
-    def __init__(
-        self, directory: Path, broker: MosquittoServer, db_url: str, *, worker_id: str = "hub-1"
-    ) -> None:
+    def __init__(self, directory: Path, broker: MosquittoServer, db_url: str, *, worker_id: str = "hub-1") -> None:
         self.name = worker_id
         secret = directory / f"{worker_id}.mqtt-password"
         directory.mkdir(parents=True, exist_ok=True)
@@ -491,10 +494,10 @@ class BoxProcess(_PythonModule):
             argv += ["--seed", str(seed)]
         super().__init__(directory, argv)
 
-    def stats(self) -> dict[str, object]:
+    def stats(self) -> dict[str, Any]:
         """The box's last stats file, or an empty dict before its first write."""
         try:
-            doc: dict[str, object] = json.loads(self.stats_path.read_text())
+            doc: dict[str, Any] = json.loads(self.stats_path.read_text())
         except (OSError, ValueError):
             return {}
         return doc

@@ -12,7 +12,9 @@ from core import wire
 from core.errors import InvalidInput
 from edge_agent.store import MIGRATIONS, LineDraft, OutboxFull, SaleDraft, SchemaTooNew, Store, StoreError
 
-DRAFT = SaleDraft("store-1", "MXN", [LineDraft("a", 2, 1850, name="Refresco"), LineDraft("b", 1, 990, discount_minor=90)])
+DRAFT = SaleDraft(
+    "store-1", "MXN", [LineDraft("a", 2, 1850, name="Refresco"), LineDraft("b", 1, 990, discount_minor=90)]
+)
 
 
 @pytest.fixture
@@ -119,7 +121,9 @@ def test_outbox_payload_is_exact_json_the_hub_can_hash(store: Store) -> None:
     assert wire.decode(row.topic, row.payload).sha256 == wire.payload_sha256(row.payload)
 
 
-def test_sequence_numbers_never_repeat_after_everything_was_acked_and_the_box_restarted(tmp_path: Path) -> None:
+def test_sequence_numbers_never_repeat_after_everything_was_acked_and_the_box_restarted(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "box.sqlite3"
     with Store(path, tenant="acme", device="box-1") as first:
         sold = [first.record_sale(DRAFT) for _ in range(3)]

@@ -69,6 +69,14 @@ def assert_exactly_once(engine: sa.Engine, boxes: list[BoxProcess]) -> None:
         )
 
 
+def device_state(engine: sa.Engine, device: str) -> tuple[bool, str] | None:
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(db.device.c.online, db.device.c.status_reason).where(db.device.c.device == device)
+        ).first()
+    return None if row is None else (bool(row[0]), str(row[1]))
+
+
 def stop_and_drain(boxes: list[BoxProcess]) -> None:
     for box in boxes:
         box.terminate()
@@ -88,9 +96,16 @@ class Cluster:
         self.hub = HubProcess(root / "hub", broker, db_url).start()
         self.boxes: list[BoxProcess] = []
 
-    def box(self, device: str, rate: float, **kwargs: object) -> BoxProcess:
-        proc = BoxProcess(self.root / device, self.broker, tenant=TENANT, device=device, rate=rate,
-                          extra=["--ack-timeout-s", "2"], **kwargs)  # type: ignore[arg-type]
+    def box(self, device: str, rate: float, seed: int) -> BoxProcess:
+        proc = BoxProcess(
+            self.root / device,
+            self.broker,
+            tenant=TENANT,
+            device=device,
+            rate=rate,
+            extra=["--ack-timeout-s", "2"],
+            seed=seed,
+        )
         self.boxes.append(proc.start())
         return proc
 
@@ -125,7 +140,11 @@ def test_sales_survive_the_hub_killed_mid_batch_again_and_again(cluster: Cluster
     boxes = [cluster.box("box-1", rate=40, seed=3), cluster.box("box-2", rate=40, seed=4)]
     for round_ in range(3):
         target = 30 * (round_ + 1)
-        wait_until(lambda t=target: hub_count(cluster.engine) >= t, 40, f"{target} sales at the hub")
+
+        def reached(goal: int = target) -> bool:
+            return hub_count(cluster.engine) >= goal
+
+        wait_until(reached, 40, f"{target} sales at the hub")
         cluster.hub.kill()
         time.sleep(0.5)
         cluster.hub.start()
@@ -143,6 +162,8 @@ def test_a_box_killed_between_its_commit_and_the_hub_ack_loses_and_repeats_nothi
     waiting = len(box_sales(box)) - hub_count(cluster.engine)
     assert waiting >= 20
     cluster.hub.start()
+    # The broker published the box's last will when its connection died: the hub marks it offline.
+    wait_until(lambda: device_state(cluster.engine, "box-1") == (False, "connection_lost"), 20, "the last will")
     assert box.relay_only().wait(DRAIN_TIMEOUT_S) == 0, box.tail()
     assert_exactly_once(cluster.engine, [box])
     assert cluster.hub.running
@@ -165,7 +186,10 @@ def test_bad_messages_are_dead_lettered_with_their_reason_and_the_hub_keeps_goin
     box = cluster.box("box-1", rate=20, seed=6)
     wait_until(lambda: hub_count(cluster.engine) >= 5, 30, "the first sales at the hub")
     data = wire.SaleData(
-        sale_id="rogue", store="store-1", currency="MXN", total_minor=100,
+        sale_id="rogue",
+        store="store-1",
+        currency="MXN",
+        total_minor=100,
         lines=[wire.SaleLine(sku="a", qty=1, unit_price_minor=100, amount_minor=100)],
     )
     now = datetime.now(UTC)

@@ -18,9 +18,7 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "alert",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("tenant", sa.String(length=64), nullable=True),
@@ -32,9 +30,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "dead_letter",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("topic", sa.String(length=256), nullable=False),
         sa.Column("tenant", sa.String(length=64), nullable=True),

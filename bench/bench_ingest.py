@@ -60,16 +60,17 @@ def _wait_log(path: Path, text: str, timeout_s: float = 30.0) -> None:
     raise RuntimeError(f"{path} never said {text!r}")
 
 
-def _ours(work: Path, filled: list[Path], pg: PostgresServer, total: int) -> float:
-    run_dir = work / "ours"
+def _ours(work: Path, filled: list[Path], pg: PostgresServer, total: int, workers: int = 1) -> float:
+    run_dir = work / f"ours-{workers}"
     _copy_boxes(filled, run_dir)
-    url = pg.create_database("hub_ingest")
+    url = pg.create_database(f"hub_ingest_{workers}")
     engine = db.make_engine(url)
     db.migrate(engine)
     with MosquittoServer() as broker:
-        hub = HubProcess(run_dir / "hub", broker, url).start()
+        hubs = [HubProcess(run_dir / "hub", broker, url, worker_id=f"hub-{i}").start() for i in range(1, workers + 1)]
         try:
-            _wait_log(hub.log, "connected")
+            for hub in hubs:
+                _wait_log(hub.log, "connected")
             boxes = [BoxProcess(run_dir / p.parent.name, broker, tenant=TENANT, device=p.parent.name) for p in filled]
             started = time.monotonic()
             for box in boxes:
@@ -79,7 +80,8 @@ def _ours(work: Path, filled: list[Path], pg: PostgresServer, total: int) -> flo
                     raise RuntimeError(f"{box.name} did not drain:\n{box.tail()}")
             elapsed = time.monotonic() - started
         finally:
-            hub.stop()
+            for hub in hubs:
+                hub.stop()
     with engine.connect() as conn:
         stored = conn.execute(sa.select(sa.func.count()).select_from(db.sale)).scalar_one()
     engine.dispose()
@@ -148,6 +150,7 @@ def run(quick: bool) -> list[Figure]:
         filled = _fill(work / "filled", boxes, per_box)
         baseline = _baseline(work, filled, pg, total)
         ours = _ours(work, filled, pg, total)
+        ours_two = _ours(work, filled, pg, total, workers=2)
     return [
         Figure(
             name=f"hub ingest end to end, {boxes} boxes x {per_box} sales (PostgreSQL, committed + acked)",
@@ -157,5 +160,14 @@ def run(quick: bool) -> list[Figure]:
             baseline=baseline,
             target=f">= {TARGET_RATIO}x and >= {TARGET_RATE:,.0f} sales/s",
             met=None if quick else (ours / baseline >= TARGET_RATIO and ours >= TARGET_RATE),
-        )
+        ),
+        Figure(
+            name=f"the same with two ingest workers sharing the subscription ($share/hub)",
+            value=ours_two,
+            unit="sales/s",
+            baseline_name="raw paho subscriber + executemany",
+            baseline=baseline,
+            target=f">= {TARGET_RATIO}x and >= {TARGET_RATE:,.0f} sales/s",
+            met=None if quick else (ours_two / baseline >= TARGET_RATIO and ours_two >= TARGET_RATE),
+        ),
     ]

@@ -19,7 +19,7 @@ from bench.report import Figure, median, percentile
 from core.points import PointsProgram
 from core.pricing import Basket, Customer, price
 from core.promotions import Promotion, PromotionSet, load_promotion
-from core.tax import Jurisdiction, load_jurisdiction
+from core.tax import Jurisdiction, TaxableLine, compute_taxes, load_jurisdiction
 
 TARGET_P99_MS = 2.0
 BASKET_LINES = 30
@@ -234,6 +234,18 @@ def run(quick: bool) -> list[Figure]:
         _timed(evaluate, warmup)
         by_size[size] = _timed(evaluate, runs)
 
+    # The tax engine's own share of a pricing: the same lines, as the headline priced them, taxed alone.
+    receipt = price(b, customer, program, catalogue(random.Random(SEED), HEADLINE_SIZE, b), j, NOW)
+    taxable = [
+        TaxableLine(line.line_id, line.tax_category, line.quantity, line.amount_minor, 0) for line in receipt.lines
+    ]
+
+    def taxes_alone() -> object:
+        return compute_taxes(taxable, j)
+
+    _timed(taxes_alone, warmup)
+    taxes = _timed(taxes_alone, runs)
+
     headline = by_size[HEADLINE_SIZE]
     p99 = percentile(headline, 99)
     figures.append(
@@ -255,6 +267,16 @@ def run(quick: bool) -> list[Figure]:
             unit="ms",
             baseline_name="plain sum of the lines: median",
             baseline=base_median,
+            higher_is_better=False,
+        )
+    )
+    figures.append(
+        Figure(
+            name=f"of which taxes alone (core.tax.compute_taxes, {BASKET_LINES} lines): p99",
+            value=percentile(taxes, 99),
+            unit="ms",
+            baseline_name="plain sum of the lines: p99",
+            baseline=base_p99,
             higher_is_better=False,
         )
     )

@@ -165,3 +165,18 @@ def test_acks_are_split_at_the_contract_bound() -> None:
 def test_large_batches_apply_in_one_transaction(hub_engine: Engine, n: int) -> None:
     result = apply(hub_engine, *(incoming(t, r) for t, r, _ in (sale_payload(i) for i in range(1, n + 1))))
     assert result.committed == n and count(hub_engine, db.sale) == n
+
+
+def test_text_with_tabs_backslashes_and_newlines_is_stored_exactly(hub_engine: Engine) -> None:
+    awkward = 'Té\tverde\\ "chino"\nlínea 2\r 茶'
+    data = wire.SaleData(
+        sale_id="s-awkward",
+        store="store-1",
+        currency="MXN",
+        lines=[wire.SaleLine(sku="a\\b", name=awkward, qty=1, unit_price_minor=5, amount_minor=5)],
+        total_minor=5,
+    )
+    raw = wire.encode(id=wire.uuid7(1_795_000_000_000, bytes(10)), seq=1, ts=NOW, device="box-1", data=data)
+    apply(hub_engine, incoming(TOPIC, raw))
+    with hub_engine.connect() as conn:
+        assert conn.execute(sa.select(db.sale_line.c.sku, db.sale_line.c.name)).one() == ("a\\b", awkward)

@@ -162,7 +162,7 @@ def run(quick: bool) -> list[Figure]:
             met=None if quick else (ours / baseline >= TARGET_RATIO and ours >= TARGET_RATE),
         ),
         Figure(
-            name=f"the same with two ingest workers sharing the subscription ($share/hub)",
+            name="the same with two ingest workers sharing the subscription ($share/hub)",
             value=ours_two,
             unit="sales/s",
             baseline_name="raw paho subscriber + executemany",

@@ -1,0 +1,1 @@
+"""Jurisdiction files shipped with Mostrador, one TOML file per jurisdiction id (see docs/taxes.md)."""

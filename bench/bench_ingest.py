@@ -140,6 +140,9 @@ def _baseline(work: Path, filled: list[Path], pg: PostgresServer, total: int) ->
         finally:
             if sub.poll() is None:
                 sub.kill()
+                sub.wait()
+            if sub.stdout is not None:
+                sub.stdout.close()
 
 
 def run(quick: bool) -> list[Figure]:

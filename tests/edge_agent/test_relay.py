@@ -41,7 +41,9 @@ class FakeHub:
         self.statuses: list[wire.StatusData] = []
         self._lock = threading.Lock()
         self._seq = 0
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"fake-hub-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"fake-hub-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
+        )
         self.client.username_pw_set(broker.hub.username, broker.hub.password)
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", broker.port)
@@ -61,10 +63,10 @@ class FakeHub:
         with self._lock:
             return {m.envelope.id for m in self.events}
 
-    def ack(self, messages: list[wire.Message], status: wire.AckStatus = "committed", reason: str | None = None) -> None:
-        results = [
-            wire.AckResult(id=m.envelope.id, seq=m.envelope.seq, status=status, reason=reason) for m in messages
-        ]
+    def ack(
+        self, messages: list[wire.Message], status: wire.AckStatus = "committed", reason: str | None = None
+    ) -> None:
+        results = [wire.AckResult(id=m.envelope.id, seq=m.envelope.seq, status=status, reason=reason) for m in messages]
         self._seq += 1
         raw = wire.encode(
             id=wire.uuid7(int(time.time() * 1000), bytes(10)),

@@ -50,7 +50,8 @@ def test_an_unreachable_database_is_a_clear_error_not_a_traceback(tmp_path: Path
 
 
 def test_a_missing_password_file_is_named(tmp_path: Path) -> None:
-    result = run("-m", "hub", "--db", f"sqlite:///{tmp_path / 'h.db'}", "ingest", "--mqtt-password-file",
-                 str(tmp_path / "nope"))
+    result = run(
+        "-m", "hub", "--db", f"sqlite:///{tmp_path / 'h.db'}", "ingest", "--mqtt-password-file", str(tmp_path / "nope")
+    )
     assert result.returncode != 0
     assert "password file" in result.stderr

@@ -68,6 +68,8 @@ class Reason(StrEnum):
     BAD_DATA = "bad_data"
     ID_CONFLICT = "id_conflict"
     """Hub only: an event id seen before with a different payload."""
+    APPLY_FAILED = "apply_failed"
+    """Hub only: a valid message the database refused on its own (kept for a person to look at)."""
 
 
 # --------------------------------------------------------------------------------------------- topics

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import psycopg
 import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
@@ -384,6 +385,65 @@ def _apply_statuses(conn: Connection, statuses: list[tuple[wire.Message, Incomin
             )
 
 
+DATA_ERRORS: tuple[type[Exception], ...] = (
+    sa.exc.IntegrityError,
+    sa.exc.DataError,
+    psycopg.errors.DataError,
+    psycopg.errors.IntegrityError,
+)
+"""Errors that one message's data causes; anything else (a lost connection, say) is retried as it is."""
+
+
+def commit_batch(engine: Engine, batch: Sequence[Incoming]) -> BatchResult:
+    """Apply ``batch`` in one transaction and commit it; the acks to publish come back.
+
+    If the database refuses the batch because of one message's data (a constraint the contract did not
+    catch), the batch is applied again message by message, and a message that fails on its own becomes a
+    dead letter (``apply_failed``) instead of blocking every message behind it. Other errors propagate:
+    the caller retries the batch as it is.
+    """
+    try:
+        with engine.begin() as conn:
+            return apply_batch(conn, batch)
+    except DATA_ERRORS as exc:
+        if len(batch) > 1:
+            log.warning("batch of %d refused by the database (%s); applying one by one", len(batch), exc)
+            total = BatchResult()
+            for item in batch:
+                _merge(total, commit_batch(engine, [item]))
+            return total
+        return _dead_letter_alone(engine, batch[0], exc)
+
+
+def _merge(total: BatchResult, part: BatchResult) -> None:
+    for key, results in part.acks.items():
+        total.acks[key].extend(results)
+    total.committed += part.committed
+    total.duplicates += part.duplicates
+    total.dead_letters += part.dead_letters
+    total.conflicts += part.conflicts
+    total.statuses += part.statuses
+
+
+def _dead_letter_alone(engine: Engine, item: Incoming, exc: Exception) -> BatchResult:
+    log.error("message on %s could not be applied; dead-lettered: %s", item.topic, exc)
+    result = BatchResult(dead_letters=1)
+    topic: wire.Topic | None = None
+    try:
+        topic = wire.Topic.parse(item.topic)
+    except wire.ContractViolation:
+        topic = None
+    event_id, seq = wire.peek_id(item.payload)
+    with engine.begin() as conn:
+        row = _dead_letter_row(item, wire.Reason.APPLY_FAILED, f"{type(exc).__name__}: {exc}", topic, event_id)
+        conn.execute(db.dead_letter.insert(), [row])
+    if topic is not None and event_id is not None and topic.kind is wire.Kind.EVT:
+        result.acks[topic.tenant, topic.device].append(
+            wire.AckResult(id=event_id, seq=seq or 0, status="rejected", reason=wire.Reason.APPLY_FAILED)
+        )
+    return result
+
+
 def encode_acks(
     result: BatchResult, hub_id: str, next_seq: Callable[[], int], now: datetime
 ) -> list[tuple[str, bytes]]:
@@ -511,10 +571,10 @@ class IngestWorker:
                     continue
             try:
                 self._apply(batch)
-            except sa.exc.SQLAlchemyError as exc:
-                # Nothing was acknowledged: keep the batch and try again once the database is back.
+            except Exception:  # the worker's top-level loop: it must outlive any failure
+                # Nothing was acknowledged: keep the batch and try again (the database may be back).
                 self.stats.failures += 1
-                log.error("batch of %d failed (%s); retrying in %.1f s", len(batch), exc, retry_s)
+                log.exception("batch of %d failed; retrying in %.1f s", len(batch), retry_s)
                 self._stopping.wait(retry_s)
                 retry_s = min(retry_s * 2, RETRY_MAX_S)
                 continue
@@ -537,8 +597,7 @@ class IngestWorker:
         return batch
 
     def _apply(self, batch: list[Incoming]) -> None:
-        with self.engine.begin() as conn:
-            result = apply_batch(conn, batch)
+        result = commit_batch(self.engine, batch)
         for topic, payload in encode_acks(result, self.config.worker_id, self._next_seq, datetime.now(UTC)):
             self._client.publish(topic, payload, qos=1)
         for item in batch:

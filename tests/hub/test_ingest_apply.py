@@ -180,3 +180,39 @@ def test_text_with_tabs_backslashes_and_newlines_is_stored_exactly(hub_engine: E
     apply(hub_engine, incoming(TOPIC, raw))
     with hub_engine.connect() as conn:
         assert conn.execute(sa.select(db.sale_line.c.sku, db.sale_line.c.name)).one() == ("a\\b", awkward)
+
+
+def test_a_message_the_database_refuses_is_dead_lettered_and_its_batch_still_commits(
+    hub_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hub import ingest
+
+    real = ingest._apply_sales
+
+    def refuse_poison(conn: sa.Connection, sales: list[tuple[wire.Message, Incoming]]) -> None:
+        if any(isinstance(m.data, wire.SaleData) and m.data.sale_id == "s-2" for m, _ in sales):
+            raise sa.exc.IntegrityError("INSERT INTO sale", {}, Exception("constraint refused the row"))
+        real(conn, sales)
+
+    monkeypatch.setattr(ingest, "_apply_sales", refuse_poison)
+    items = [sale_payload(n) for n in (1, 2, 3)]
+    result = ingest.commit_batch(hub_engine, [incoming(t, r) for t, r, _ in items])
+    assert (result.committed, result.dead_letters) == (2, 1)
+    verdicts = {a.seq: (a.status, a.reason) for a in result.acks["acme", "box-1"]}
+    assert verdicts == {1: ("committed", None), 2: ("rejected", "apply_failed"), 3: ("committed", None)}
+    with hub_engine.connect() as conn:
+        assert conn.execute(sa.select(db.dead_letter.c.reason)).scalar_one() == "apply_failed"
+        assert count(hub_engine, db.sale) == 2
+        assert count(hub_engine, db.inbox) == 2  # the refused event is not marked as seen: it may be replayed
+
+
+def test_an_outage_is_not_mistaken_for_bad_data(hub_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hub import ingest
+
+    def outage(conn: sa.Connection, sales: list[tuple[wire.Message, Incoming]]) -> None:
+        raise sa.exc.OperationalError("INSERT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(ingest, "_apply_sales", outage)
+    with pytest.raises(sa.exc.OperationalError):
+        ingest.commit_batch(hub_engine, [incoming(t, r) for t, r, _ in (sale_payload(1),)])
+    assert count(hub_engine, db.dead_letter) == 0 and count(hub_engine, db.inbox) == 0

@@ -11,6 +11,7 @@ PostgreSQL refuses to run as root, and Mosquitto drops to its own user.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import json
 import os
@@ -140,7 +141,30 @@ class _Process:
         self.proc = None
 
 
-class MosquittoServer(_Process):
+class _Server(_Process, abc.ABC):
+    """A server in a directory of its own; used as a context manager, it is started and then removed."""
+
+    directory: Path
+    _own_dir: bool
+
+    @abc.abstractmethod
+    def start(self) -> Self:
+        """Start the server and return once it accepts connections."""
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, typ: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop, and remove the directory if this object created it."""
+        self.stop()
+        if self._own_dir:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class MosquittoServer(_Server):
     """A private Mosquitto: its own config, port, persistence directory, password file and ACL.
 
     Users: ``hub`` may read and write the whole ``mo/`` tree; ``box`` (shared by simulated boxes) may only
@@ -218,19 +242,7 @@ class MosquittoServer(_Process):
         self.stop()
         return self.start()
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.stop()
-        if self._own_dir:
-            shutil.rmtree(self.directory, ignore_errors=True)
-
-
-class PostgresServer(_Process):
+class PostgresServer(_Server):
     """A private PostgreSQL 15 cluster: ``initdb`` in a temporary directory, a free port, a random password."""
 
     name = "postgres"
@@ -361,18 +373,6 @@ class PostgresServer(_Process):
         with psycopg.connect(self.url(driver="postgresql"), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')  # name comes from the tests, not from users
         return self.url(name)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, typ: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.stop()
-        if self._own_dir:
-            shutil.rmtree(self.directory, ignore_errors=True)
-
 
 class _PythonModule(_Process):
     """A ``python -m MODULE`` child process with its output in a log file."""

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import FrameType
 
 from edge_agent.relay import Relay, RelayConfig
-from edge_agent.store import LineDraft, SaleDraft, Store
+from edge_agent.store import LineDraft, OutboxFull, SaleDraft, Store
 
 log = logging.getLogger("edge_agent.simulate")
 
@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     next_sale = started
     next_stats = started
     sold = 0
+    refused = 0
     selling = args.rate > 0
     while not stop.is_set():
         now = time.monotonic()
@@ -146,9 +147,14 @@ def main(argv: list[str] | None = None) -> int:
         ):
             selling = False
         if selling and now >= next_sale:
-            store.record_sale(random_sale(rng, args.store, args.currency))
+            try:
+                store.record_sale(random_sale(rng, args.store, args.currency))
+                sold += 1
+            except OutboxFull as exc:
+                refused += 1
+                if refused == 1 or refused % 100 == 0:
+                    log.error("sale refused (%d so far): %s", refused, exc)
             relay.notify()
-            sold += 1
             next_sale += 1.0 / args.rate
         if args.stats and now >= next_stats:
             _write_stats(args.stats, store, relay)

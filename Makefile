@@ -7,13 +7,15 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS := hub,pi,dev
+EXTRAS := hub,devices,dev
 PG_BIN ?= /usr/lib/postgresql/15/bin
 DEMO_SECONDS ?= 60
 export DEMO_SECONDS PG_BIN
 
 # Debian packages: binary that must exist -> package that provides it.
-SYSTEM_NEEDS := /usr/sbin/mosquitto:mosquitto $(PG_BIN)/postgres:postgresql-15
+SYSTEM_NEEDS := /usr/sbin/mosquitto:mosquitto $(PG_BIN)/postgres:postgresql-15 \
+	/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc:fonts-wqy-zenhei \
+	/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core
 
 .PHONY: help bootstrap system demo test check lint typecheck fmt bench clean
 
@@ -23,11 +25,11 @@ help: ## list the targets
 	@echo
 	@echo "Variables: DEMO_SECONDS=$(DEMO_SECONDS) (demo length), PYTEST_ARGS (extra pytest arguments)"
 
-system: ## install missing Debian packages (mosquitto, PostgreSQL 15); needs root only when one is missing
+system: ## install missing Debian packages (mosquitto, PostgreSQL 15, fonts); needs root only when one is missing
 	@missing=""; \
 	for pair in $(SYSTEM_NEEDS); do \
 	  bin=$${pair%%:*}; pkg=$${pair##*:}; \
-	  [ -x "$$bin" ] || missing="$$missing $$pkg"; \
+	  [ -e "$$bin" ] || missing="$$missing $$pkg"; \
 	done; \
 	$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \

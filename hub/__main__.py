@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -31,6 +32,7 @@ import sqlalchemy as sa
 
 from hub import db
 from hub.ingest import BATCH_MAX, BATCH_WAIT_S, IngestConfig, IngestWorker
+from hub.supervisor import supervise
 
 log = logging.getLogger("hub")
 
@@ -61,7 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--mqtt-user", default=_env("MOSTRADOR_MQTT_USER", "hub"))
     ingest.add_argument("--mqtt-password-file", default=_env("MOSTRADOR_MQTT_PASSWORD_FILE"))
     ingest.add_argument("--tenant", default="+", help="only this tenant's boxes (default: all)")
-    ingest.add_argument("--worker-id", default=None, help="MQTT client id; stable across restarts")
+    ingest.add_argument(
+        "--worker-id", default=None, help="MQTT client id (with --workers N: the prefix of N ids); keep it stable"
+    )
+    ingest.add_argument(
+        "--workers", type=int, default=1, help="worker processes sharing the load (about one per CPU core)"
+    )
     ingest.add_argument("--batch-max", type=int, default=BATCH_MAX)
     ingest.add_argument("--batch-wait-s", type=float, default=BATCH_WAIT_S)
     ingest.add_argument("--no-migrate", action="store_true", help="do not upgrade the schema at start")
@@ -112,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
 def _ingest(engine: sa.Engine, args: argparse.Namespace) -> int:
     if not args.no_migrate:
         db.migrate(engine)
+    if args.workers != 1:
+        return _supervise(args)
     kwargs: dict[str, object] = {}
     if args.worker_id:
         kwargs["worker_id"] = args.worker_id
@@ -146,6 +155,33 @@ def _ingest(engine: sa.Engine, args: argparse.Namespace) -> int:
     worker.stop()
     log.info("stopped: %s", worker.stats)
     return 0
+
+
+def _supervise(args: argparse.Namespace) -> int:
+    base = args.worker_id or f"hub-{socket.gethostname()}"
+
+    def argv_for(n: int) -> list[str]:
+        argv = ["--db", args.db, "ingest", "--workers", "1", "--no-migrate", "--worker-id", f"{base}-{n}"]
+        argv += ["--mqtt-host", args.mqtt_host, "--mqtt-port", str(args.mqtt_port), "--mqtt-user", args.mqtt_user]
+        argv += ["--tenant", args.tenant, "--batch-max", str(args.batch_max), "--batch-wait-s", str(args.batch_wait_s)]
+        if args.mqtt_password_file:
+            argv += ["--mqtt-password-file", args.mqtt_password_file]
+        return argv
+
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: stopping the workers", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    log.info("supervising %d ingest workers %s-1..%s-%d", args.workers, base, base, args.workers)
+    try:
+        return supervise(argv_for, args.workers, stop)
+    except ValueError as exc:
+        log.error("%s", exc)
+        return 2
 
 
 if __name__ == "__main__":

@@ -242,6 +242,7 @@ class MosquittoServer(_Server):
         self.stop()
         return self.start()
 
+
 class PostgresServer(_Server):
     """A private PostgreSQL 15 cluster: ``initdb`` in a temporary directory, a free port, a random password."""
 
@@ -374,6 +375,7 @@ class PostgresServer(_Server):
             conn.execute(f'CREATE DATABASE "{name}"')  # name comes from the tests, not from users
         return self.url(name)
 
+
 class _PythonModule(_Process):
     """A ``python -m MODULE`` child process with its output in a log file."""
 
@@ -422,7 +424,9 @@ class HubProcess(_PythonModule):
 
     module = "hub"
 
-    def __init__(self, directory: Path, broker: MosquittoServer, db_url: str, *, worker_id: str = "hub-1") -> None:
+    def __init__(
+        self, directory: Path, broker: MosquittoServer, db_url: str, *, worker_id: str = "hub-1", workers: int = 1
+    ) -> None:
         self.name = worker_id
         secret = directory / f"{worker_id}.mqtt-password"
         directory.mkdir(parents=True, exist_ok=True)
@@ -444,6 +448,8 @@ class HubProcess(_PythonModule):
                 str(secret),
                 "--worker-id",
                 worker_id,
+                "--workers",
+                str(workers),
             ],
         )
 

@@ -273,10 +273,14 @@ def allocate(total_minor: int, weights: Sequence[int]) -> list[int]:
     raise :class:`InvalidInput`. A negative total is allocated as the mirror image of its absolute value.
     """
     _require_int(total_minor, "total_minor")
-    checked = [_require_int(w, f"weights[{i}]") for i, w in enumerate(weights)]
-    for i, w in enumerate(checked):
-        if w < 0:
-            raise InvalidInput(f"weights[{i}]", f"must not be negative, got {w}")
+    checked = list(weights)
+    # Plain ints need no per-weight check; anything else is checked one by one to name the first bad weight.
+    if not all(type(w) is int for w in checked):
+        checked = [_require_int(w, f"weights[{i}]") for i, w in enumerate(checked)]
+    if checked and min(checked) < 0:
+        for i, w in enumerate(checked):
+            if w < 0:
+                raise InvalidInput(f"weights[{i}]", f"must not be negative, got {w}")
     if not checked:
         if total_minor == 0:
             return []

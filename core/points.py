@@ -366,7 +366,8 @@ def earn_points(
     entries: list[PointsEntry] = []
 
     def add(kind: PointsKind, source: str, exact: Fraction | int, funder: Funding = funding) -> None:
-        points = round_fraction(Fraction(exact), Rounding.DOWN)
+        # int() truncates towards zero, which is rounding DOWN, without building another Fraction.
+        points = int(exact)
         if points > 0:
             entries.append(_entry(kind, source, points, funder))
 

@@ -13,9 +13,10 @@ Nothing here reads a clock or a file: ``now`` is the caller's, the jurisdiction 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from fractions import Fraction
+from typing import Any, TypeVar
 
 from core.errors import InvalidInput
 from core.money import cash_round, currency
@@ -32,9 +33,19 @@ from core.points import redeem_points as check_points_tender
 from core.pricing.model import (
     Basket,
     Customer,
+    FunderAmount,
+    LineAmount,
+    PricedLine,
     PricedReceipt,
+    PromotionAmount,
+    PromotionExplanation,
+    ReceiptDiscount,
+    ReceiptTax,
+    ReceiptTaxLine,
+    TierInfo,
+    Totals,
 )
-from core.promotions.base import validate_model
+from core.promotions.base import Model, validate_model
 from core.promotions.engine import (
     Applied,
     EvaluationContext,
@@ -186,63 +197,70 @@ def price(
             money_share=Fraction(due, total) if total else Fraction(1),
         )
 
-    # The receipt is assembled as plain data and validated once: one pass in pydantic's core is several
-    # times cheaper than building hundreds of nested models one by one.
-    per_line: dict[str, list[dict[str, object]]] = {line.line_id: [] for line in basket.lines}
+    # Every value below was computed and typed here, so the receipt's models are built without validating
+    # them again: a pricing builds hundreds of them, and validation was most of its cost.
+    per_line: dict[str, list[PromotionAmount]] = {line.line_id: [] for line in basket.lines}
+    discounts: list[ReceiptDiscount] = []
     for a in applied:
+        promotion_id = a.promotion.id
         for line_id, amount in a.line_discounts:
-            per_line[line_id].append({"promotion_id": a.promotion.id, "amount_minor": amount})
-    lines_out = [
-        {
-            "line_id": line.line_id,
-            "item_id": line.item_id,
-            "description": line.description,
-            "category": line.category,
-            "tax_category": line.tax_category,
-            "quantity": line.quantity,
-            "unit_price_minor": line.unit_price_minor,
-            "gross_minor": line.unit_price_minor * line.quantity,
-            "discount_minor": line.unit_price_minor * line.quantity - amount,
-            "discounts": per_line[line.line_id],
-            "amount_minor": amount,
-            "net_minor": taxed.net_minor,
-            "tax_minor": taxed.tax_minor,
-            "total_minor": taxed.gross_minor,
-            "taxes": [_tax_fields(t) for t in taxed.taxes],
-            "exempt_from": taxed.exempt_from,
-        }
+            per_line[line_id].append(_promotion_amount({"promotion_id": promotion_id, "amount_minor": amount}))
+        if a.discount_minor:
+            discounts.append(
+                _receipt_discount(
+                    {
+                        "promotion_id": promotion_id,
+                        "name": a.promotion.name,
+                        "effect": a.promotion.effect.type,
+                        "amount_minor": a.discount_minor,
+                        "funders": tuple(_funder_amount({"funder": f, "amount_minor": m}) for f, m in a.funders),
+                        "lines": tuple(_line_amount({"line_id": i, "amount_minor": m}) for i, m in a.line_discounts),
+                    },
+                )
+            )
+    lines_out = tuple(
+        _priced_line(
+            {
+                "line_id": line.line_id,
+                "item_id": line.item_id,
+                "description": line.description,
+                "category": line.category,
+                "tax_category": line.tax_category,
+                "quantity": line.quantity,
+                "unit_price_minor": line.unit_price_minor,
+                "gross_minor": line.unit_price_minor * line.quantity,
+                "discount_minor": line.unit_price_minor * line.quantity - amount,
+                "discounts": tuple(per_line[line.line_id]),
+                "amount_minor": amount,
+                "net_minor": taxed.net_minor,
+                "tax_minor": taxed.tax_minor,
+                "total_minor": taxed.gross_minor,
+                "taxes": tuple(_receipt_tax_line(t) for t in taxed.taxes),
+                "exempt_from": _strings(taxed.exempt_from),
+            },
+        )
         for line, amount, taxed in zip(basket.lines, amounts, breakdown.lines, strict=True)
-    ]
-    discounts = [
-        {
-            "promotion_id": a.promotion.id,
-            "name": a.promotion.name,
-            "effect": a.promotion.effect.type,
-            "amount_minor": a.discount_minor,
-            "funders": [{"funder": f, "amount_minor": m} for f, m in a.funders],
-            "lines": [{"line_id": i, "amount_minor": m} for i, m in a.line_discounts],
-        }
-        for a in applied
-        if a.discount_minor
-    ]
-    taxes = [{**_tax_fields(t), "exempt_base_minor": t.exempt_base_minor} for t in breakdown.taxes]
+    )
+    taxes = tuple(_receipt_tax(t) for t in breakdown.taxes)
     gross_total = sum(line.gross_minor for line in promo_lines)
-    totals = {
-        "gross_minor": gross_total,
-        "discount_minor": evaluation.discount_minor,
-        "amount_minor": gross_total - evaluation.discount_minor,
-        "net_minor": breakdown.net_minor,
-        "tax_minor": breakdown.tax_minor,
-        "total_minor": total,
-        "points_redeemed": tender_points,
-        "points_tender_minor": tender_minor,
-        "due_minor": due,
-        "cash_due_minor": cash_round(due, currency(code)),
-    }
+    totals = _totals(
+        {
+            "gross_minor": gross_total,
+            "discount_minor": evaluation.discount_minor,
+            "amount_minor": gross_total - evaluation.discount_minor,
+            "net_minor": breakdown.net_minor,
+            "tax_minor": breakdown.tax_minor,
+            "total_minor": total,
+            "points_redeemed": tender_points,
+            "points_tender_minor": tender_minor,
+            "due_minor": due,
+            "cash_due_minor": cash_round(due, currency(code)),
+        },
+    )
     balance_after = None
     if customer is not None and program is not None:
         balance_after = customer.points_balance - tender_points + (earned.total if earned is not None else 0)
-    return PricedReceipt.model_validate(
+    return _priced_receipt(
         {
             "currency": code,
             "jurisdiction_id": jurisdiction.jurisdiction_id,
@@ -250,7 +268,7 @@ def price(
             "store_id": basket.store.store_id,
             "customer_id": customer.customer_id if customer is not None else None,
             "lines": lines_out,
-            "discounts": discounts,
+            "discounts": tuple(discounts),
             "taxes": taxes,
             "totals": totals,
             "points": earned,
@@ -258,22 +276,90 @@ def price(
             "tier": _tier_info(standing),
             "promotions": _explanations(evaluation.results, earned),
             "not_considered": evaluation.not_considered,
+        },
+    )
+
+
+_M = TypeVar("_M", bound=Model)
+
+
+def _builder(cls: type[_M], *unset: str) -> Callable[[dict[str, Any]], _M]:
+    """Builds one kind of receipt model from values already typed here, as ``model_validate`` would.
+
+    The values are every field in declaration order, with the exact types validation would give them
+    (tuples, enums, models); the fields named in ``unset`` hold their declared defaults and, as after
+    validation, are not counted as set. It is ``model_construct`` without its per-field lookups. The models
+    are frozen, and pydantic copies the set of given fields before it changes one, so every model of a kind
+    shares one set: a pricing builds hundreds of models, and every object less is less work for the garbage
+    collector.
+    """
+    # What this skips must not matter: no hook runs after validation, no private attributes to set up.
+    assert cls.__pydantic_post_init__ is None and not cls.__private_attributes__
+    assert not cls.__pydantic_root_model__ and cls.model_config.get("extra") == "forbid"
+    given = set(cls.__pydantic_fields__) - set(unset)
+    new = object.__new__
+    setattr_ = object.__setattr__
+
+    def build(values: dict[str, Any]) -> _M:
+        model = new(cls)
+        setattr_(model, "__dict__", values)
+        setattr_(model, "__pydantic_fields_set__", given)
+        setattr_(model, "__pydantic_extra__", None)
+        setattr_(model, "__pydantic_private__", None)
+        return model
+
+    return build
+
+
+_promotion_amount = _builder(PromotionAmount)
+_funder_amount = _builder(FunderAmount)
+_line_amount = _builder(LineAmount)
+_receipt_discount = _builder(ReceiptDiscount)
+_priced_line = _builder(PricedLine)
+_receipt_tax_line_kind = _builder(ReceiptTaxLine)
+_receipt_tax_kind = _builder(ReceiptTax)
+_totals = _builder(Totals)
+_tier_info_kind = _builder(TierInfo)
+_priced_receipt = _builder(PricedReceipt)
+_applied_explanation = _builder(PromotionExplanation, "reason_code")
+_skipped_explanation = _builder(PromotionExplanation, "discount_minor", "points", "lines")
+
+
+def _strings(values: Sequence[str]) -> tuple[str, ...]:
+    return values if type(values) is tuple else tuple(values)
+
+
+def _receipt_tax_line(tax: TaxAmount) -> ReceiptTaxLine:
+    return _receipt_tax_line_kind(
+        {
+            "tax_id": tax.tax_id,
+            "name": tax.name,
+            "base_minor": tax.base_minor,
+            "amount_minor": tax.amount_minor,
+            "rate": tax.rate,
+            "per_unit_minor": tax.per_unit_minor,
+            "measure_unit": tax.measure_unit,
+            "measure_milli": tax.measure_milli,
+            "zero_rated": tax.zero_rated,
         }
     )
 
 
-def _tax_fields(tax: TaxAmount | TaxTotal) -> dict[str, object]:
-    return {
-        "tax_id": tax.tax_id,
-        "name": tax.name,
-        "base_minor": tax.base_minor,
-        "amount_minor": tax.amount_minor,
-        "rate": tax.rate,
-        "per_unit_minor": tax.per_unit_minor,
-        "measure_unit": tax.measure_unit,
-        "measure_milli": tax.measure_milli,
-        "zero_rated": tax.zero_rated,
-    }
+def _receipt_tax(tax: TaxTotal) -> ReceiptTax:
+    return _receipt_tax_kind(
+        {
+            "tax_id": tax.tax_id,
+            "name": tax.name,
+            "base_minor": tax.base_minor,
+            "amount_minor": tax.amount_minor,
+            "exempt_base_minor": tax.exempt_base_minor,
+            "rate": tax.rate,
+            "per_unit_minor": tax.per_unit_minor,
+            "measure_unit": tax.measure_unit,
+            "measure_milli": tax.measure_milli,
+            "zero_rated": tax.zero_rated,
+        }
+    )
 
 
 def _standing(program: PointsProgram | None, customer: Customer | None) -> TierStanding | None:
@@ -284,17 +370,19 @@ def _standing(program: PointsProgram | None, customer: Customer | None) -> TierS
     return classify(program.tiers, customer.transactions_this_month, field="customer.transactions_this_month")
 
 
-def _tier_info(standing: TierStanding | None) -> dict[str, object] | None:
+def _tier_info(standing: TierStanding | None) -> TierInfo | None:
     if standing is None:
         return None
-    return {
-        "basis": standing.basis,
-        "value": standing.value,
-        "tier_id": standing.tier.id if standing.tier is not None else None,
-        "tier_name": standing.tier.name if standing.tier is not None else None,
-        "next_tier_id": standing.next_tier.id if standing.next_tier is not None else None,
-        "to_next": standing.to_next,
-    }
+    return _tier_info_kind(
+        {
+            "basis": standing.basis,
+            "value": standing.value,
+            "tier_id": standing.tier.id if standing.tier is not None else None,
+            "tier_name": standing.tier.name if standing.tier is not None else None,
+            "next_tier_id": standing.next_tier.id if standing.next_tier is not None else None,
+            "to_next": standing.to_next,
+        },
+    )
 
 
 def _taxes(basket: Basket, amounts: list[int], jurisdiction: Jurisdiction) -> TaxBreakdown:
@@ -337,35 +425,45 @@ def _tender(program: PointsProgram, customer: Customer, points: int, total_minor
     return tender.points, tender.amount_minor
 
 
-def _explanations(results: Sequence[Applied | Skipped], earned: PointsEarned | None) -> list[dict[str, object]]:
+def _explanations(
+    results: Sequence[Applied | Skipped], earned: PointsEarned | None
+) -> tuple[PromotionExplanation, ...]:
     points_by_promotion: dict[str, int] = {}
     if earned is not None:
         for entry in earned.entries:
             if entry.kind in _PROMOTION_POINT_KINDS:
                 points_by_promotion[entry.source] = points_by_promotion.get(entry.source, 0) + entry.points
-    out: list[dict[str, object]] = []
+    out: list[PromotionExplanation] = []
     for result in results:
         p = result.promotion
         if isinstance(result, Applied):
             out.append(
-                {
-                    "promotion_id": p.id,
-                    "name": p.name,
-                    "status": "applied",
-                    "reason": result.detail,
-                    "discount_minor": result.discount_minor,
-                    "points": points_by_promotion.get(p.id, 0),
-                    "lines": result.points_line_ids or [i for i, _ in result.line_discounts],
-                }
+                _applied_explanation(
+                    {
+                        "promotion_id": p.id,
+                        "name": p.name,
+                        "status": "applied",
+                        "reason_code": None,
+                        "reason": result.detail,
+                        "discount_minor": result.discount_minor,
+                        "points": points_by_promotion.get(p.id, 0),
+                        "lines": result.points_line_ids or tuple(i for i, _ in result.line_discounts),
+                    },
+                )
             )
         else:
             out.append(
-                {
-                    "promotion_id": p.id,
-                    "name": p.name,
-                    "status": "skipped",
-                    "reason_code": result.reason,
-                    "reason": result.text,
-                }
+                _skipped_explanation(
+                    {
+                        "promotion_id": p.id,
+                        "name": p.name,
+                        "status": "skipped",
+                        "reason_code": result.reason,
+                        "reason": result.text,
+                        "discount_minor": 0,
+                        "points": 0,
+                        "lines": (),
+                    },
+                )
             )
-    return out
+    return tuple(out)

@@ -212,18 +212,30 @@ class _Compiled:
     retailer_ids: frozenset[str]
 
 
+# Most promotions leave most of these lookups empty; sharing one empty set keeps a large catalogue small,
+# which keeps full garbage collections short.
+_NONE: Final[frozenset[str]] = frozenset()
+_NO_DAYS: Final[frozenset[int]] = frozenset()
+
+
+def _frozen(values: Iterable[str]) -> frozenset[str]:
+    found = frozenset(values)
+    return found if found else _NONE
+
+
 def _compile(rank: int, promotion: Promotion) -> _Compiled:
     conditions = promotion.conditions
+    weekdays = frozenset(day.iso for day in conditions.days_of_week)
     return _Compiled(
         rank=rank,
         promotion=promotion,
         scope_kind=promotion.scope.kind,
-        scope_ids=frozenset(promotion.scope.ids),
-        excluded_items=frozenset(promotion.scope.exclude_item_ids),
-        weekdays=frozenset(day.iso for day in conditions.days_of_week),
-        audience_ids=frozenset(promotion.audience.ids),
-        store_ids=frozenset(conditions.store_ids),
-        retailer_ids=frozenset(conditions.retailer_ids),
+        scope_ids=_frozen(promotion.scope.ids),
+        excluded_items=_frozen(promotion.scope.exclude_item_ids),
+        weekdays=weekdays if weekdays else _NO_DAYS,
+        audience_ids=_frozen(promotion.audience.ids),
+        store_ids=_frozen(conditions.store_ids),
+        retailer_ids=_frozen(conditions.retailer_ids),
     )
 
 
@@ -525,7 +537,8 @@ def _effect(c: _Compiled, lines: Sequence[PromoLine], scoped: list[int], remaini
     effect = c.promotion.effect
     if isinstance(effect, PercentOff):
         base = sum(remaining[i] for i in scoped)
-        total = apply_rate(base, effect.percent)
+        percent = effect.percent
+        total = _half_up(base * percent.numerator, percent.denominator) if base >= 0 else apply_rate(base, percent)
         detail = f"{_percent(effect.percent)} off {_money(base, code)}"
         if effect.max_discount_minor is not None and total > effect.max_discount_minor:
             total = effect.max_discount_minor
@@ -613,14 +626,18 @@ def evaluate(
                 "earlier promotions left nothing to discount",
             )
             continue
-        for i, amount in zip(scoped, outcome.amounts, strict=True):
-            remaining[i] -= amount
+        taken: tuple[tuple[str, int], ...] = ()
+        # Points effects and untouched lines take nothing: most amounts are zero.
+        if any(outcome.amounts):
+            for i, amount in zip(scoped, outcome.amounts, strict=True):
+                remaining[i] -= amount
+            taken = tuple(
+                (lines[i].line_id, amount) for i, amount in zip(scoped, outcome.amounts, strict=True) if amount
+            )
         results[c.rank] = Applied(
             promotion=c.promotion,
             discount_minor=total,
-            line_discounts=tuple(
-                (lines[i].line_id, amount) for i, amount in zip(scoped, outcome.amounts, strict=True) if amount
-            ),
+            line_discounts=taken,
             funders=_fund(total, c.promotion.funding.distributor_bp, c.promotion.funding.retailer_bp),
             bonus_points=outcome.bonus_points,
             multiplier=outcome.multiplier,

@@ -32,8 +32,9 @@ def tax(result: TaxBreakdown, tax_id: str) -> int:
 def test_quebec_published_example_gst_and_qst_on_a_100_dollar_sale() -> None:
     """Published: Revenu Québec, "Calculating the Taxes".
 
-    http://www.revenuquebec.ca/en/entreprise/taxes/tvq_tps/calcul-taxes.aspx — a taxable good sold for
-    $100: GST ($100 x 5%) $5.00, QST ($100 x 9.975%) $9.98, total $114.98.
+    http://www.revenuquebec.ca/en/entreprise/taxes/tvq_tps/calcul-taxes.aspx (the same page, "Sample
+    two-stage calculation", also at http://www.revenuquebec.ca/en/entreprises/taxes/tpstvhtvq/perception/calcultaxes.aspx)
+    — a taxable good sold for $100: GST ($100 x 5%) $5.00, QST ($100 x 9.975%) $9.98, total $114.98.
     """
     result = compute_taxes([TaxableLine("good", "general", 1, 10_000)], shipped_jurisdiction("ca-qc"))
     assert tax(result, "gst") == 500
@@ -88,7 +89,8 @@ def test_quebec_published_example_of_the_compound_qst_before_2013() -> None:
 
 
 def test_quebec_taxes_may_be_calculated_on_the_total_price() -> None:
-    """Constructed from Revenu Québec, "Calculating the Taxes" (URL above).
+    """Constructed from the rule published by Revenu Québec, "Calculating the Taxes" (URL above; current
+    address https://www.revenuquebec.ca/en/businesses/consumption-taxes/gsthst-and-qst/collecting-gst-and-qst/calculating-the-taxes/).
 
     The page says fractions of half a cent or more count as a cent and that, when several goods are sold,
     the taxes may be calculated on the total price. Three $0.05 items: QST per item is 0.49875 cent (0 each),
@@ -101,7 +103,12 @@ def test_quebec_taxes_may_be_calculated_on_the_total_price() -> None:
 
 
 def test_quebec_basic_groceries_are_zero_rated_under_both_taxes() -> None:
-    """Constructed from the zero rating of basic groceries under the GST and the QST (Revenu Québec)."""
+    """Constructed from the zero rating of basic groceries under the GST and the QST (Revenu Québec).
+
+    For the GST: Canada Revenue Agency, "Charge and collect the tax - Which rate to charge",
+    http://www.canada.ca/en/revenue-agency/services/tax/businesses/topics/gst-hst-businesses/charge-collect-which-rate.html
+    — "basic groceries are taxable at the rate of zero (0% GST/HST) in every province and territory."
+    """
     result = compute_taxes([TaxableLine("milk", "basic_groceries", 1, 499)], shipped_jurisdiction("ca-qc"))
     assert result.tax_minor == 0
     assert result.zero_rated_base_minor == 499
@@ -112,13 +119,16 @@ def test_quebec_basic_groceries_are_zero_rated_under_both_taxes() -> None:
 
 
 def test_british_columbia_gst_and_pst_are_each_charged_on_the_price_before_tax() -> None:
-    """Constructed from published rates and rule.
+    """Constructed from the published rates and rule (no official worked example with figures was found).
 
-    Rule: Canada Revenue Agency, "Charging and collecting the GST/HST",
-    http://www.cra-arc.gc.ca/tx/bsnss/tpcs/gst-tps/gnrl/stps/cllct-eng.html (GST on the price excluding
-    PST). Rates: GST 5 % (same page); PST 7 % as summarised, with the example $50 -> GST $2.50 + PST $3.50
-    = $56, at https://www.calculconversion.com/sales-tax-calculator-british-columbia-gst-pst.html (a
-    third-party calculator, not the province).
+    GST: Canada Revenue Agency, "Charge and collect the tax - Which rate to charge",
+    http://www.canada.ca/en/revenue-agency/services/tax/businesses/topics/gst-hst-businesses/charge-collect-which-rate.html
+    — British Columbia 5 % from April 1, 2013, and "If provincial sales tax (PST) is charged in the place of
+    supply, calculate the GST on the price without the PST."
+    PST: Government of British Columbia, "B.C. provincial sales tax (PST)",
+    https://www2.gov.bc.ca/gov/content/taxes/sales-taxes/pst — "Generally, the rate of PST is 7% on the
+    purchase or lease price of goods and services, with some exceptions."
+    Constructed figures: $50.00 -> GST $2.50 + PST $3.50 = $56.00.
     """
     result = compute_taxes([TaxableLine("item", "general", 1, 5000)], shipped_jurisdiction("ca-bc"))
     assert (tax(result, "gst"), tax(result, "pst")) == (250, 350)
@@ -126,7 +136,14 @@ def test_british_columbia_gst_and_pst_are_each_charged_on_the_price_before_tax()
 
 
 def test_british_columbia_groceries_are_zero_rated_for_gst_and_exempt_from_pst() -> None:
-    """Constructed: zero-rated (GST, taxable at 0 %) and exempt (PST) are reported separately on one line."""
+    """Constructed from the published rules: zero-rated (GST) and exempt (PST) reported separately on one line.
+
+    GST: CRA, "Charge and collect the tax - Which rate to charge" (URL above) — "basic groceries are taxable
+    at the rate of zero (0% GST/HST) in every province and territory."
+    PST: Provincial Sales Tax Act [SBC 2012] c. 35, s. 139 (exemptions in relation to food: "food products
+    for human consumption", except soda beverages and other listed beverages),
+    https://www.bclaws.gov.bc.ca/civix/document/id/complete/statreg/12035_06
+    """
     result = compute_taxes([TaxableLine("bread", "basic_groceries", 1, 350)], shipped_jurisdiction("ca-bc"))
     assert result.tax_minor == 0
     assert result.zero_rated_base_minor == 350
@@ -136,20 +153,32 @@ def test_british_columbia_groceries_are_zero_rated_for_gst_and_exempt_from_pst()
 
 
 def test_ontario_hst_13_percent_on_a_39_99_item() -> None:
-    """Constructed from the published rate, matching a third-party worked example.
+    """Constructed from the published rate (no official worked example with figures was found).
 
-    Rate: Canada Revenue Agency, "What is HST?",
-    http://www.cra-arc.gc.ca/tx/bsnss/tpcs/gst-tps/gnrl/hst-tvh/wrks-eng.html (13 % in Ontario). The same
-    figures (wind chime $39.99, HST $5.20, total $45.19) appear at
-    https://www.liveabout.com/how-do-i-calculate-gst-hst-2948156 (not the CRA).
+    Rate: CRA, "Charge and collect the tax - Which rate to charge",
+    http://www.canada.ca/en/revenue-agency/services/tax/businesses/topics/gst-hst-businesses/charge-collect-which-rate.html
+    — Ontario 13 % from July 1, 2010 (the page's example: a mattress delivered to a customer in Toronto bears
+    13 % HST, without amounts). Constructed figures: $39.99 -> HST $5.1987 -> $5.20, total $45.19.
     """
     result = compute_taxes([TaxableLine("chime", "general", 1, 3999)], shipped_jurisdiction("ca-on"))
     assert tax(result, "hst") == 520
     assert result.gross_minor == 4519
 
 
+def test_ontario_basic_groceries_are_zero_rated() -> None:
+    """Constructed from the published rule: CRA, "Charge and collect the tax - Which rate to charge" (URL
+    above) — "basic groceries are taxable at the rate of zero (0% GST/HST) in every province and territory."
+    """
+    result = compute_taxes([TaxableLine("milk", "basic_groceries", 1, 499)], shipped_jurisdiction("ca-on"))
+    assert result.tax_minor == 0
+    assert result.zero_rated_base_minor == 499
+    assert result.exempt_base_minor == 0
+
+
 def test_ontario_point_of_sale_rebate_goods_pay_only_the_federal_part() -> None:
-    """Constructed from the 5 % federal part of the HST (CRA, "What is HST?", URL above)."""
+    """Constructed from the 5 % federal part of the HST (Canada Revenue Agency, "What is HST?",
+    http://www.cra-arc.gc.ca/tx/bsnss/tpcs/gst-tps/gnrl/hst-tvh/wrks-eng.html).
+    """
     result = compute_taxes([TaxableLine("boots", "pos_rebate_goods", 1, 2000)], shipped_jurisdiction("ca-on"))
     assert result.tax_minor == 100
 

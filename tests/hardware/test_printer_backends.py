@@ -158,14 +158,6 @@ def test_missing_device_file_names_the_cable(tmp_path: Path) -> None:
     assert isinstance(info.value, OSError) and info.value.device.endswith("lp0")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root opens any file")
-def test_unreadable_device_file_says_join_the_lp_group(tmp_path: Path) -> None:
-    path = tmp_path / "lp0"
-    path.touch(mode=0o000)
-    with pytest.raises(DevicePermissionDenied, match="usermod -aG lp"):
-        FilePrinter(str(path))
-
-
 def test_permission_errors_name_the_group_to_join() -> None:
     denied = PermissionError(errno.EACCES, "Permission denied")
     serial_printer = SerialPrinter.__new__(SerialPrinter)

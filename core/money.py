@@ -298,6 +298,9 @@ def allocate(total_minor: int, weights: Sequence[int]) -> list[int]:
         parts.append(part)
         remainders.append(rem)
     missing = total_minor - sum(parts)
+    if not missing:
+        # An exact split needs no ranking of remainders, and exact splits are common.
+        return parts
     # Each remainder is < weight_sum and they add up to missing * weight_sum, so at least `missing` parts
     # have a non-zero remainder: zero-weight parts never receive a leftover unit.
     order = sorted(range(len(parts)), key=lambda i: (-remainders[i], i))

@@ -18,6 +18,8 @@ from datetime import datetime
 from fractions import Fraction
 from typing import Any, TypeVar
 
+from pydantic import BaseModel
+
 from core.errors import InvalidInput
 from core.money import cash_round, currency
 from core.points import (
@@ -58,7 +60,8 @@ from core.promotions.engine import (
 )
 from core.promotions.model import Promotion
 from core.promotions.timing import to_local
-from core.tax import Jurisdiction, TaxableLine, TaxAmount, TaxBreakdown, TaxTotal, compute_taxes
+from core.tax import Jurisdiction, TaxableLine, TaxTotal
+from core.tax.compute import TaxedDocument, TaxRow, tax_document
 from core.tiers import TierBasis, TierStanding, classify
 
 __all__ = ["price"]
@@ -165,7 +168,7 @@ def price(
     amounts = [line.gross_minor - evaluation.line_discount_minor[line.line_id] for line in promo_lines]
     breakdown = _taxes(basket, amounts, jurisdiction)
 
-    total = breakdown.gross_minor
+    total = breakdown.net_minor + breakdown.tax_minor
     tender_points = 0
     tender_minor = 0
     if redeem_points and customer is not None and program is not None:
@@ -232,14 +235,14 @@ def price(
                 "discount_minor": line.unit_price_minor * line.quantity - amount,
                 "discounts": tuple(per_line[line.line_id]),
                 "amount_minor": amount,
-                "net_minor": taxed.net_minor,
-                "tax_minor": taxed.tax_minor,
-                "total_minor": taxed.gross_minor,
-                "taxes": tuple(_receipt_tax_line(t) for t in taxed.taxes),
-                "exempt_from": _strings(taxed.exempt_from),
+                "net_minor": net,
+                "tax_minor": tax_minor,
+                "total_minor": net + tax_minor,
+                "taxes": tuple(_receipt_tax_line(t) for t in taxed),
+                "exempt_from": _strings(category.exempt_from),
             },
         )
-        for line, amount, taxed in zip(basket.lines, amounts, breakdown.lines, strict=True)
+        for line, amount, (category, net, tax_minor, taxed) in zip(basket.lines, amounts, breakdown.lines, strict=True)
     )
     taxes = tuple(_receipt_tax(t) for t in breakdown.taxes)
     gross_total = sum(line.gross_minor for line in promo_lines)
@@ -299,13 +302,19 @@ def _builder(cls: type[_M], *unset: str) -> Callable[[dict[str, Any]], _M]:
     given = set(cls.__pydantic_fields__) - set(unset)
     new = object.__new__
     setattr_ = object.__setattr__
+    # The slots' own setters: the frozen model's __setattr__ is bypassed, as object.__setattr__ would, with no
+    # lookup by name on every model.
+    slots = vars(BaseModel)
+    set_fields = slots["__pydantic_fields_set__"].__set__
+    set_extra = slots["__pydantic_extra__"].__set__
+    set_private = slots["__pydantic_private__"].__set__
 
     def build(values: dict[str, Any]) -> _M:
         model = new(cls)
         setattr_(model, "__dict__", values)
-        setattr_(model, "__pydantic_fields_set__", given)
-        setattr_(model, "__pydantic_extra__", None)
-        setattr_(model, "__pydantic_private__", None)
+        set_fields(model, given)
+        set_extra(model, None)
+        set_private(model, None)
         return model
 
     return build
@@ -329,18 +338,19 @@ def _strings(values: Sequence[str]) -> tuple[str, ...]:
     return values if type(values) is tuple else tuple(values)
 
 
-def _receipt_tax_line(tax: TaxAmount) -> ReceiptTaxLine:
+def _receipt_tax_line(row: TaxRow) -> ReceiptTaxLine:
+    entry, base, amount, measure_milli = row
     return _receipt_tax_line_kind(
         {
-            "tax_id": tax.tax_id,
-            "name": tax.name,
-            "base_minor": tax.base_minor,
-            "amount_minor": tax.amount_minor,
-            "rate": tax.rate,
-            "per_unit_minor": tax.per_unit_minor,
-            "measure_unit": tax.measure_unit,
-            "measure_milli": tax.measure_milli,
-            "zero_rated": tax.zero_rated,
+            "tax_id": entry.tax_id,
+            "name": entry.name,
+            "base_minor": base,
+            "amount_minor": amount,
+            "rate": entry.rate,
+            "per_unit_minor": entry.per_unit_minor,
+            "measure_unit": entry.measure_unit,
+            "measure_milli": measure_milli,
+            "zero_rated": entry.zero_rated,
         }
     )
 
@@ -385,7 +395,7 @@ def _tier_info(standing: TierStanding | None) -> TierInfo | None:
     )
 
 
-def _taxes(basket: Basket, amounts: list[int], jurisdiction: Jurisdiction) -> TaxBreakdown:
+def _taxes(basket: Basket, amounts: list[int], jurisdiction: Jurisdiction) -> TaxedDocument:
     taxable = [
         TaxableLine(
             line_id=line.line_id,
@@ -397,7 +407,7 @@ def _taxes(basket: Basket, amounts: list[int], jurisdiction: Jurisdiction) -> Ta
         for line, amount in zip(basket.lines, amounts, strict=True)
     ]
     try:
-        return compute_taxes(taxable, jurisdiction)
+        return tax_document(taxable, jurisdiction)
     except InvalidInput as exc:
         raise InvalidInput(_basket_field(exc.field), exc.problem, code=exc.code) from exc
 

@@ -629,11 +629,12 @@ def evaluate(
         taken: tuple[tuple[str, int], ...] = ()
         # Points effects and untouched lines take nothing: most amounts are zero.
         if any(outcome.amounts):
+            took: list[tuple[str, int]] = []
             for i, amount in zip(scoped, outcome.amounts, strict=True):
-                remaining[i] -= amount
-            taken = tuple(
-                (lines[i].line_id, amount) for i, amount in zip(scoped, outcome.amounts, strict=True) if amount
-            )
+                if amount:
+                    remaining[i] -= amount
+                    took.append((lines[i].line_id, amount))
+            taken = tuple(took)
         results[c.rank] = Applied(
             promotion=c.promotion,
             discount_minor=total,

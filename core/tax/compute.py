@@ -256,8 +256,49 @@ class _Plan:
     denominator: int
 
 
+# A tax on a line: its entry, base, amount and measure (thousandths, zero unless the tax is per unit).
+TaxRow = tuple[_Entry, int, int, int]
+# A taxed line: its category, net amount, tax and taxes in the category's order.
+LineRow = tuple[Category, int, int, tuple[TaxRow, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class TaxedDocument:
+    """A document's taxes as plain rows, before any :class:`LineTax` is built.
+
+    The pricing engine copies these straight into its receipt; building the breakdown's per-line objects
+    first, only for the receipt to copy them, would double that work.
+    """
+
+    lines: tuple[LineRow, ...]
+    taxes: tuple[TaxTotal, ...]
+    net_minor: int
+    tax_minor: int
+    exempt_base_minor: int
+    zero_rated_base_minor: int
+
+
 def compute_taxes(lines: Sequence[TaxableLine], jurisdiction: Jurisdiction) -> TaxBreakdown:
     """The tax breakdown of a document: per line, per tax and in total (see the module docstring)."""
+    document = tax_document(lines, jurisdiction)
+    line_taxes = tuple(_line_tax(line.line_id, row) for line, row in zip(lines, document.lines, strict=True))
+    return TaxBreakdown(
+        jurisdiction_id=jurisdiction.jurisdiction_id,
+        currency=jurisdiction.currency,
+        pricing=jurisdiction.pricing,
+        rounding=jurisdiction.rounding,
+        lines=line_taxes,
+        taxes=document.taxes,
+        net_minor=document.net_minor,
+        tax_minor=document.tax_minor,
+        gross_minor=document.net_minor + document.tax_minor,
+        exempt_base_minor=document.exempt_base_minor,
+        zero_rated_base_minor=document.zero_rated_base_minor,
+    )
+
+
+def tax_document(lines: Sequence[TaxableLine], jurisdiction: Jurisdiction) -> TaxedDocument:
+    """What :func:`compute_taxes` computes, as rows: the same checks, amounts and totals."""
     if not isinstance(jurisdiction, Jurisdiction):
         raise InvalidInput("jurisdiction", f"must be a Jurisdiction, not {type(jurisdiction).__name__}")
     prepared = _prepare(jurisdiction)
@@ -273,8 +314,8 @@ def compute_taxes(lines: Sequence[TaxableLine], jurisdiction: Jurisdiction) -> T
         rounded = [
             _cap_inclusive(amounts, plan.line.amount_minor) for plan, amounts in zip(plans, rounded, strict=True)
         ]
-    line_taxes = tuple(_line_tax(plan, amounts, inclusive) for plan, amounts in zip(plans, rounded, strict=True))
-    return _breakdown(line_taxes, prepared)
+    rows = tuple(_line_row(plan, amounts, inclusive) for plan, amounts in zip(plans, rounded, strict=True))
+    return _totals(rows, prepared)
 
 
 def _mode(mode: Rounding) -> Rounding:
@@ -544,17 +585,29 @@ def _apportion(total: int, exact: list[int], denominator: int) -> list[int]:
     return parts
 
 
-def _line_tax(plan: _Plan, amounts: list[int], inclusive: bool) -> LineTax:
+def _line_row(plan: _Plan, amounts: list[int], inclusive: bool) -> LineRow:
     tax_minor = sum(amounts)
     amount = plan.line.amount_minor
     net = amount - tax_minor if inclusive else amount
-    entries: list[TaxAmount] = []
+    rows: list[TaxRow] = []
     earlier = 0
     measure_milli = plan.measure_milli
     for entry, tax_amount in zip(plan.rules.entries, amounts, strict=True):
         base = net + earlier if entry.compound else net
         earlier += tax_amount
-        entries.append(
+        rows.append((entry, base, tax_amount, measure_milli if entry.per_unit else 0))
+    return plan.prepared.category, net, tax_minor, tuple(rows)
+
+
+def _line_tax(line_id: str, row: LineRow) -> LineTax:
+    category, net, tax_minor, rows = row
+    return LineTax(
+        line_id=line_id,
+        category=category.category_id,
+        net_minor=net,
+        tax_minor=tax_minor,
+        gross_minor=net + tax_minor,
+        taxes=tuple(
             TaxAmount(
                 tax_id=entry.tax_id,
                 name=entry.name,
@@ -563,46 +616,43 @@ def _line_tax(plan: _Plan, amounts: list[int], inclusive: bool) -> LineTax:
                 rate=entry.rate,
                 per_unit_minor=entry.per_unit_minor,
                 measure_unit=entry.measure_unit,
-                measure_milli=measure_milli if entry.per_unit else 0,
+                measure_milli=measure_milli,
                 zero_rated=entry.zero_rated,
             )
-        )
-    category = plan.prepared.category
-    return LineTax(
-        line_id=plan.line.line_id,
-        category=category.category_id,
-        net_minor=net,
-        tax_minor=tax_minor,
-        gross_minor=net + tax_minor,
-        taxes=tuple(entries),
+            for entry, base, tax_amount, measure_milli in rows
+        ),
         exempt_from=category.exempt_from,
     )
 
 
-def _breakdown(line_taxes: tuple[LineTax, ...], prepared: _Prepared) -> TaxBreakdown:
+def _totals(rows: tuple[LineRow, ...], prepared: _Prepared) -> TaxedDocument:
     jurisdiction = prepared.jurisdiction
     # Per tax id: base, amount, measure and whether any line bears it; then the exempt bases.
     borne: dict[str, list[int]] = {}
     exempt: dict[str, int] = {}
     exempt_base = 0
     zero_rated_base = 0
-    for lt in line_taxes:
+    net_total = 0
+    tax_total = 0
+    for category, net, tax_minor, taxes in rows:
+        net_total += net
+        tax_total += tax_minor
         zero_rated = False
-        for entry in lt.taxes:
+        for entry, base, amount, measure in taxes:
             sums = borne.get(entry.tax_id)
             if sums is None:
-                borne[entry.tax_id] = [entry.base_minor, entry.amount_minor, entry.measure_milli]
+                borne[entry.tax_id] = [base, amount, measure]
             else:
-                sums[0] += entry.base_minor
-                sums[1] += entry.amount_minor
-                sums[2] += entry.measure_milli
+                sums[0] += base
+                sums[1] += amount
+                sums[2] += measure
             zero_rated = zero_rated or entry.zero_rated
         if zero_rated:
-            zero_rated_base += lt.net_minor
-        if lt.exempt_from:
-            exempt_base += lt.net_minor
-            for tax_id in dict.fromkeys(lt.exempt_from):
-                exempt[tax_id] = exempt.get(tax_id, 0) + lt.net_minor
+            zero_rated_base += net
+        if category.exempt_from:
+            exempt_base += net
+            for tax_id in dict.fromkeys(category.exempt_from):
+                exempt[tax_id] = exempt.get(tax_id, 0) + net
     totals: list[TaxTotal] = []
     for tax in jurisdiction.taxes:
         sums = borne.get(tax.tax_id)
@@ -624,16 +674,11 @@ def _breakdown(line_taxes: tuple[LineTax, ...], prepared: _Prepared) -> TaxBreak
                 zero_rated=tax.zero_rated,
             )
         )
-    return TaxBreakdown(
-        jurisdiction_id=jurisdiction.jurisdiction_id,
-        currency=jurisdiction.currency,
-        pricing=jurisdiction.pricing,
-        rounding=jurisdiction.rounding,
-        lines=line_taxes,
+    return TaxedDocument(
+        lines=rows,
         taxes=tuple(totals),
-        net_minor=sum(lt.net_minor for lt in line_taxes),
-        tax_minor=sum(lt.tax_minor for lt in line_taxes),
-        gross_minor=sum(lt.gross_minor for lt in line_taxes),
+        net_minor=net_total,
+        tax_minor=tax_total,
         exempt_base_minor=exempt_base,
         zero_rated_base_minor=zero_rated_base,
     )

@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS := hub,devices,dev
+EXTRAS := hub,edge,devices,dev
 PG_BIN ?= /usr/lib/postgresql/15/bin
 DEMO_SECONDS ?= 60
 export DEMO_SECONDS PG_BIN
@@ -15,7 +15,8 @@ export DEMO_SECONDS PG_BIN
 # Debian packages: binary that must exist -> package that provides it.
 SYSTEM_NEEDS := /usr/sbin/mosquitto:mosquitto $(PG_BIN)/postgres:postgresql-15 \
 	/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc:fonts-wqy-zenhei \
-	/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core
+	/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core \
+	/usr/bin/chromium:chromium /usr/bin/chromedriver:chromium-driver
 
 .PHONY: help bootstrap system demo test check lint typecheck fmt bench clean
 
@@ -25,7 +26,7 @@ help: ## list the targets
 	@echo
 	@echo "Variables: DEMO_SECONDS=$(DEMO_SECONDS) (demo length), PYTEST_ARGS (extra pytest arguments)"
 
-system: ## install missing Debian packages (mosquitto, PostgreSQL 15, fonts); needs root only when one is missing
+system: ## install missing Debian packages (mosquitto, PostgreSQL 15, fonts, Chromium for browser tests); needs root only when one is missing
 	@missing=""; \
 	for pair in $(SYSTEM_NEEDS); do \
 	  bin=$${pair%%:*}; pkg=$${pair##*:}; \

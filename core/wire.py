@@ -15,7 +15,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Final, Literal
 
@@ -35,6 +35,10 @@ MAX_ACK_RESULTS: Final = 400
 MAX_AMOUNT_MINOR: Final = 10**12
 """Largest single amount (minor units) accepted on the wire: far above any shop ticket, far below int64."""
 MAX_QUANTITY: Final = 100_000
+MAX_POINTS: Final = 10**12
+MAX_TENDERS: Final = 16
+MAX_PROMOTIONS_PER_SALE: Final = 200
+MAX_REORDER_LINES: Final = 500
 HUB_SHARE_GROUP: Final = "hub"
 
 _NAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -240,10 +244,18 @@ class _Model(BaseModel):
 
 Amount = Annotated[int, Field(ge=0, le=MAX_AMOUNT_MINOR, strict=True)]
 ShortText = Annotated[str, Field(min_length=1, max_length=64)]
+OptionalName = Annotated[str, Field(min_length=1, max_length=64)] | None
+PointsAmount = Annotated[int, Field(ge=0, le=MAX_POINTS, strict=True)]
+LoyaltyIdText = Annotated[str, Field(pattern=r"^[0-9]{12}$")]
+"""A loyalty id in its 12-digit form (see ``core.identity``)."""
 
 
 class SaleLine(_Model):
-    """One line of a sale. ``amount_minor = qty * unit_price_minor - discount_minor``."""
+    """One line of a sale. ``amount_minor = qty * unit_price_minor - discount_minor``.
+
+    ``category``, ``tax_category``, ``brand`` and ``distributor`` are the catalogue facts the hub needs to
+    price the basket again with ``core`` (optional: a bare sale generator leaves them out).
+    """
 
     sku: ShortText
     name: Annotated[str, Field(max_length=120)] = ""
@@ -251,6 +263,10 @@ class SaleLine(_Model):
     unit_price_minor: Amount
     discount_minor: Amount = 0
     amount_minor: Amount
+    category: OptionalName = None
+    tax_category: OptionalName = None
+    brand: OptionalName = None
+    distributor: OptionalName = None
 
     @model_validator(mode="after")
     def _amount_adds_up(self) -> SaleLine:
@@ -265,6 +281,196 @@ class SaleLine(_Model):
         return self
 
 
+def _check_currency(value: str) -> str:
+    if not _CURRENCY_RE.fullmatch(value):
+        raise ValueError(f"{value!r} is not an ISO 4217 alphabetic code")
+    return value
+
+
+class TenderRecord(_Model):
+    """How part of a sale was paid. Never a card number: a card carries the terminal's approval code only.
+
+    ``kind`` is ``cash``, ``points``, ``card`` or ``wallet``; ``amount_minor`` is what the tender pays
+    towards ``total_minor`` (cash: after change and rounding); ``points`` the points spent (points only);
+    ``reference`` the card approval code or the acquirer's transaction id for a wallet payment.
+    """
+
+    kind: Literal["cash", "points", "card", "wallet"]
+    amount_minor: Amount
+    points: PointsAmount = 0
+    reference: Annotated[str, Field(max_length=64)] | None = None
+    provider: OptionalName = None
+
+    @model_validator(mode="after")
+    def _points_only_for_points(self) -> TenderRecord:
+        if self.points and self.kind != "points":
+            raise ValueError(f"a {self.kind} tender spends no points")
+        if self.kind in ("card", "wallet") and not self.reference:
+            raise ValueError(f"a {self.kind} tender needs its approval reference")
+        return self
+
+
+class AppliedPromotion(_Model):
+    """A promotion that changed the sale: its discount and the points it granted."""
+
+    promotion_id: ShortText
+    discount_minor: Amount = 0
+    points: PointsAmount = 0
+
+
+class RefundLine(_Model):
+    """A sale line given back, in whole or in part (``qty`` units worth ``amount_minor``)."""
+
+    line_no: Annotated[int, Field(ge=0, le=MAX_SALE_LINES, strict=True)]
+    sku: ShortText
+    qty: Annotated[int, Field(ge=1, le=MAX_QUANTITY, strict=True)]
+    amount_minor: Amount
+
+
+class RefundData(_Model):
+    """``evt/refund``: money and points given back against an earlier sale of the same box.
+
+    ``tenders`` say where it went back (points to the customer's account, cash, card, wallet); points the
+    sale had earned are taken back in ``points_reversed``.
+    """
+
+    TYPE: ClassVar[str] = "refund"
+    refund_id: ShortText
+    sale_id: ShortText
+    store: ShortText
+    currency: str
+    lines: Annotated[list[RefundLine], Field(min_length=1, max_length=MAX_SALE_LINES)]
+    total_minor: Amount
+    tenders: Annotated[list[TenderRecord], Field(min_length=1, max_length=MAX_TENDERS)]
+    points_reversed: PointsAmount = 0
+    customer: LoyaltyIdText | None = None
+    cashier: OptionalName = None
+    reason: Annotated[str, Field(max_length=200)] = ""
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_code(cls, value: str) -> str:
+        return _check_currency(value)
+
+    @model_validator(mode="after")
+    def _adds_up(self) -> RefundData:
+        paid = sum(t.amount_minor for t in self.tenders)
+        if paid != self.total_minor:
+            raise ValueError(f"the tenders return {paid}, not total_minor {self.total_minor}")
+        return self
+
+
+Gender = Literal["female", "male", "other", "unspecified"]
+
+
+class Consent(_Model):
+    """A consent as given or withdrawn at the counter, with when."""
+
+    granted: bool
+    at: datetime
+
+
+class CustomerFields(_Model):
+    """What a customer told the store. Every field is optional so an update carries only what changed."""
+
+    name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
+    phone_e164: Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")] | None = None
+    gender: Gender | None = None
+    birth_date: date | None = None
+    wechat_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    whatsapp_e164: Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")] | None = None
+    sticker: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    marketing_consent: Consent | None = None
+    fingerprint_consent: Consent | None = None
+
+
+class EnrolmentData(_Model):
+    """``evt/enrolment``: a consumer joined the network at this store (the retailer earns merchant points).
+
+    Biometrics never travel in the clear: ``fingerprint_template`` is the sensor's template sealed with
+    the tenant's key (base64), present only with a granted ``fingerprint_consent``. The face image and the
+    drawn signature stay on the box; ``has_face`` and ``has_signature`` say they exist.
+    """
+
+    TYPE: ClassVar[str] = "enrolment"
+    customer: LoyaltyIdText
+    store: ShortText
+    cashier: OptionalName = None
+    fields: CustomerFields
+    has_face: bool = False
+    has_signature: bool = False
+    fingerprint_template: Annotated[str, Field(max_length=8192)] | None = None
+
+    @model_validator(mode="after")
+    def _biometrics_need_consent(self) -> EnrolmentData:
+        consent = self.fields.fingerprint_consent
+        if self.fingerprint_template is not None and (consent is None or not consent.granted):
+            raise ValueError("a fingerprint template needs a granted fingerprint_consent")
+        if self.fields.name is None or (self.fields.phone_e164 is None and self.fields.sticker is None):
+            raise ValueError("an enrolment needs a name and a phone or a sticker")
+        return self
+
+
+class CustomerUpdateData(_Model):
+    """``evt/customer_update``: changed fields or consents of a known customer.
+
+    ``erase_fingerprint`` says the fingerprint consent was withdrawn and the template deleted on this box.
+    """
+
+    TYPE: ClassVar[str] = "customer_update"
+    customer: LoyaltyIdText
+    store: ShortText
+    cashier: OptionalName = None
+    fields: CustomerFields
+    fingerprint_template: Annotated[str, Field(max_length=8192)] | None = None
+    erase_fingerprint: bool = False
+
+
+class StockAdjustmentData(_Model):
+    """``evt/stock_adjustment``: a stock count, a delivery received, damage or loss at a store."""
+
+    TYPE: ClassVar[str] = "stock_adjustment"
+    adjustment_id: ShortText
+    store: ShortText
+    sku: ShortText
+    delta: Annotated[int, Field(ge=-(10**9), le=10**9, strict=True)]
+    on_hand_after: Annotated[int, Field(ge=-(10**9), le=10**9, strict=True)]
+    reason: Literal["count", "received", "damaged", "lost", "returned", "correction"]
+    cashier: OptionalName = None
+    note: Annotated[str, Field(max_length=200)] = ""
+
+
+class StockAlertData(_Model):
+    """``evt/stock_alert``: an item crossed its low-stock or out-of-stock line (or came back above it)."""
+
+    TYPE: ClassVar[str] = "stock_alert"
+    store: ShortText
+    sku: ShortText
+    level: Literal["low", "out", "ok"]
+    on_hand: Annotated[int, Field(ge=-(10**9), le=10**9, strict=True)]
+    threshold: Annotated[int, Field(ge=0, le=10**9, strict=True)]
+
+
+class ReorderLine(_Model):
+    """One item to order: how many, and from which distributor (None: any that carries it)."""
+
+    sku: ShortText
+    qty: Annotated[int, Field(ge=1, le=MAX_QUANTITY, strict=True)]
+    distributor: OptionalName = None
+    on_hand: Annotated[int, Field(ge=-(10**9), le=10**9, strict=True)]
+
+
+class ReorderRequestData(_Model):
+    """``evt/reorder_request``: the box's auto-reorder rules (or the shopkeeper) ask the hub for stock."""
+
+    TYPE: ClassVar[str] = "reorder_request"
+    request_id: ShortText
+    store: ShortText
+    lines: Annotated[list[ReorderLine], Field(min_length=1, max_length=MAX_REORDER_LINES)]
+    origin: Literal["auto", "manual"] = "auto"
+    cashier: OptionalName = None
+
+
 class SaleData(_Model):
     """``evt/sale``: a completed sale at a counter. Amounts are integer minor units of ``currency``."""
 
@@ -274,19 +480,39 @@ class SaleData(_Model):
     currency: str
     lines: Annotated[list[SaleLine], Field(min_length=1, max_length=MAX_SALE_LINES)]
     total_minor: Amount
+    tax_added_minor: Amount = 0
+    tax_included_minor: Amount = 0
+    customer: LoyaltyIdText | None = None
+    cashier: OptionalName = None
+    tenders: Annotated[list[TenderRecord], Field(max_length=MAX_TENDERS)] = []
+    points_earned: PointsAmount = 0
+    points_redeemed: PointsAmount = 0
+    offline_hold_points: PointsAmount = 0
+    promotion_set_version: Annotated[int, Field(ge=0, strict=True)] | None = None
+    promotions: Annotated[list[AppliedPromotion], Field(max_length=MAX_PROMOTIONS_PER_SALE)] = []
+    offline: bool = False
 
     @field_validator("currency")
     @classmethod
     def _iso_code(cls, value: str) -> str:
-        if not _CURRENCY_RE.fullmatch(value):
-            raise ValueError(f"{value!r} is not an ISO 4217 alphabetic code")
-        return value
+        return _check_currency(value)
 
     @model_validator(mode="after")
     def _total_adds_up(self) -> SaleData:
-        total = sum(line.amount_minor for line in self.lines)
+        total = sum(line.amount_minor for line in self.lines) + self.tax_added_minor
         if self.total_minor != total:
-            raise ValueError(f"total_minor {self.total_minor} != sum of line amounts {total}")
+            raise ValueError(f"total_minor {self.total_minor} != sum of line amounts + tax_added_minor {total}")
+        if self.tenders:
+            paid = sum(t.amount_minor for t in self.tenders)
+            if paid != self.total_minor:
+                raise ValueError(f"the tenders pay {paid}, not total_minor {self.total_minor}")
+            redeemed = sum(t.points for t in self.tenders)
+            if redeemed != self.points_redeemed:
+                raise ValueError(f"points tenders spend {redeemed} points, not points_redeemed {self.points_redeemed}")
+        if self.offline_hold_points > self.points_redeemed:
+            raise ValueError("offline_hold_points exceeds points_redeemed")
+        if (self.points_earned or self.points_redeemed) and self.customer is None:
+            raise ValueError("points earned or redeemed need a customer")
         return self
 
 
@@ -318,8 +544,28 @@ class AckData(_Model):
     results: Annotated[list[AckResult], Field(min_length=1, max_length=MAX_ACK_RESULTS)]
 
 
-MessageData = SaleData | StatusData | AckData
-EVENT_TYPES: Final[dict[str, type[SaleData]]] = {SaleData.TYPE: SaleData}
+EventData = (
+    SaleData
+    | RefundData
+    | EnrolmentData
+    | CustomerUpdateData
+    | StockAdjustmentData
+    | StockAlertData
+    | ReorderRequestData
+)
+MessageData = EventData | StatusData | AckData
+EVENT_TYPES: Final[dict[str, type[EventData]]] = {
+    schema.TYPE: schema
+    for schema in (
+        SaleData,
+        RefundData,
+        EnrolmentData,
+        CustomerUpdateData,
+        StockAdjustmentData,
+        StockAlertData,
+        ReorderRequestData,
+    )
+}
 """Event types a box may publish under ``evt/{type}``, with their data schema."""
 
 
@@ -439,7 +685,7 @@ def decode(topic: str | Topic, payload: bytes) -> Message:
 
 
 def _decode_data(topic: Topic, envelope: Envelope, payload: bytes) -> Message:
-    schema: type[SaleData] | type[StatusData] | type[AckData]
+    schema: type[EventData] | type[StatusData] | type[AckData]
     if topic.kind is Kind.EVT:
         if envelope.device != topic.device:
             raise ContractViolation(

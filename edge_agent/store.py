@@ -86,6 +86,128 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             rejected_at TEXT NOT NULL,
             reason TEXT NOT NULL)""",
     ),
+    (
+        # The counter application: catalogue, stock, customers, cashiers, config from the hub, refunds,
+        # reorders. Money is integer minor units; times are UTC ISO 8601 text; JSON bodies are UTF-8 text.
+        """CREATE TABLE config (
+            kind TEXT PRIMARY KEY,
+            version INTEGER NOT NULL CHECK (version >= 0),
+            sha256 TEXT NOT NULL,
+            body TEXT NOT NULL,
+            applied_at TEXT NOT NULL)""",
+        """CREATE TABLE setting (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL)""",
+        """CREATE TABLE item (
+            sku TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            category TEXT NOT NULL,
+            tax_category TEXT NOT NULL,
+            brand TEXT,
+            distributor TEXT,
+            unit_price_minor INTEGER NOT NULL CHECK (unit_price_minor >= 0),
+            cost_minor INTEGER CHECK (cost_minor >= 0),
+            measure_per_unit_milli INTEGER NOT NULL DEFAULT 0 CHECK (measure_per_unit_milli >= 0),
+            active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+            origin TEXT NOT NULL CHECK (origin IN ('hub', 'local')),
+            updated_at TEXT NOT NULL)""",
+        """CREATE TABLE item_barcode (
+            barcode TEXT PRIMARY KEY,
+            sku TEXT NOT NULL REFERENCES item(sku) ON DELETE CASCADE)""",
+        """CREATE INDEX ix_item_barcode_sku ON item_barcode (sku)""",
+        """CREATE TABLE item_distributor (
+            sku TEXT NOT NULL REFERENCES item(sku) ON DELETE CASCADE,
+            distributor TEXT NOT NULL,
+            PRIMARY KEY (sku, distributor))""",
+        """CREATE TABLE stock (
+            sku TEXT PRIMARY KEY REFERENCES item(sku),
+            on_hand INTEGER NOT NULL,
+            updated_at TEXT NOT NULL)""",
+        """CREATE TABLE stock_movement (
+            id INTEGER PRIMARY KEY,
+            sku TEXT NOT NULL,
+            delta INTEGER NOT NULL,
+            on_hand_after INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            ref TEXT,
+            at TEXT NOT NULL)""",
+        """CREATE INDEX ix_stock_movement_sku ON stock_movement (sku, id)""",
+        """CREATE TABLE stock_rule (
+            sku TEXT PRIMARY KEY REFERENCES item(sku),
+            low_at INTEGER CHECK (low_at >= 0),
+            reorder_point INTEGER CHECK (reorder_point >= 0),
+            order_up_to INTEGER CHECK (order_up_to >= 0),
+            preferred_distributor TEXT,
+            alert_level TEXT NOT NULL DEFAULT 'ok' CHECK (alert_level IN ('ok', 'low', 'out')),
+            CHECK (order_up_to IS NULL OR reorder_point IS NULL OR order_up_to > reorder_point))""",
+        """CREATE TABLE reorder_request (
+            request_id TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            origin TEXT NOT NULL,
+            body TEXT NOT NULL)""",
+        """CREATE TABLE customer (
+            loyalty_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            phone_e164 TEXT UNIQUE,
+            sticker TEXT UNIQUE,
+            gender TEXT,
+            birth_date TEXT,
+            wechat_id TEXT,
+            whatsapp_e164 TEXT,
+            enrolled_on TEXT,
+            tier_points INTEGER NOT NULL DEFAULT 0,
+            transactions_this_month INTEGER NOT NULL DEFAULT 0,
+            balance_points INTEGER NOT NULL DEFAULT 0,
+            balance_at TEXT,
+            offline_allowance_points INTEGER NOT NULL DEFAULT 0 CHECK (offline_allowance_points >= 0),
+            held_points INTEGER NOT NULL DEFAULT 0 CHECK (held_points >= 0),
+            segment_ids TEXT NOT NULL DEFAULT '[]',
+            last_birthday_bonus_year INTEGER,
+            last_anniversary_bonus_year INTEGER,
+            marketing_consent INTEGER CHECK (marketing_consent IN (0, 1)),
+            marketing_consent_at TEXT,
+            fingerprint_consent INTEGER CHECK (fingerprint_consent IN (0, 1)),
+            fingerprint_consent_at TEXT,
+            origin TEXT NOT NULL CHECK (origin IN ('hub', 'local')),
+            updated_at TEXT NOT NULL)""",
+        # Biometrics, sealed with the box's key; a sensor slot when the template sits on the sensor (LRU).
+        """CREATE TABLE biometric (
+            loyalty_id TEXT PRIMARY KEY REFERENCES customer(loyalty_id) ON DELETE CASCADE,
+            fingerprint_sealed BLOB,
+            face_sealed BLOB,
+            signature_svg TEXT,
+            sensor_slot INTEGER UNIQUE,
+            last_seen_at TEXT)""",
+        """CREATE TABLE cashier (
+            cashier_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            pin_hash TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('cashier', 'manager')),
+            active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+            failed_logins INTEGER NOT NULL DEFAULT 0,
+            locked_until TEXT)""",
+        """ALTER TABLE sale ADD COLUMN customer TEXT""",
+        """ALTER TABLE sale ADD COLUMN cashier TEXT""",
+        """ALTER TABLE sale ADD COLUMN tax_added_minor INTEGER NOT NULL DEFAULT 0""",
+        """ALTER TABLE sale ADD COLUMN points_earned INTEGER NOT NULL DEFAULT 0""",
+        """ALTER TABLE sale ADD COLUMN points_redeemed INTEGER NOT NULL DEFAULT 0""",
+        """ALTER TABLE sale ADD COLUMN refunded_minor INTEGER NOT NULL DEFAULT 0""",
+        # The priced receipt and the settlement, as JSON: reprints and refunds work from these.
+        """ALTER TABLE sale ADD COLUMN detail TEXT""",
+        """CREATE INDEX ix_sale_created ON sale (created_at)""",
+        """CREATE INDEX ix_sale_customer ON sale (customer)""",
+        """ALTER TABLE sale_line ADD COLUMN category TEXT""",
+        """ALTER TABLE sale_line ADD COLUMN cost_minor INTEGER""",
+        """ALTER TABLE sale_line ADD COLUMN refunded_qty INTEGER NOT NULL DEFAULT 0""",
+        """CREATE INDEX ix_sale_line_sku ON sale_line (sku)""",
+        """CREATE TABLE refund (
+            refund_id TEXT PRIMARY KEY,
+            sale_id TEXT NOT NULL REFERENCES sale(sale_id),
+            event_id TEXT NOT NULL UNIQUE,
+            total_minor INTEGER NOT NULL CHECK (total_minor >= 0),
+            points_reversed INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            detail TEXT NOT NULL)""",
+        """CREATE INDEX ix_refund_sale ON refund (sale_id)""",
+    ),
 )
 
 
@@ -140,6 +262,26 @@ class Totals:
     outbox_depth: int
     acked: int
     rejected: int
+
+
+class Transaction:
+    """An open write transaction of :meth:`Store.transaction`: ``conn`` for rows, :meth:`emit` for events."""
+
+    def __init__(self, store: Store, conn: sqlite3.Connection, now: datetime) -> None:
+        self.store = store
+        self.conn = conn
+        self.now = now
+        """The transaction's clock reading: every row and event of it carries this time."""
+        self.last_seq = 0
+        self.emitted = 0
+
+    def emit(self, data: wire.EventData, *, event_id: uuid.UUID | None = None) -> tuple[uuid.UUID, int]:
+        """Queue ``data`` for the hub in this transaction; returns its event id and sequence number.
+
+        Raises :class:`OutboxFull` when the outbox is at its bound, and ``InvalidInput`` when the event would
+        exceed the payload size bound; either way the caller's block rolls back.
+        """
+        return self.store._emit(self, data, event_id)
 
 
 class Store:
@@ -320,6 +462,49 @@ class Store:
         self._last_seq = seq
         self._depth_estimate += 1
         return seq
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """One write transaction for business rows and the events that announce them (all or nothing).
+
+        Write the rows with ``tx.conn`` and announce them with ``tx.emit(data)``; an exception inside the
+        block rolls everything back, events included.
+        """
+        now = self._clock()
+        with self._write() as db:
+            tx = Transaction(self, db, now)
+            yield tx
+        if tx.last_seq:
+            self._last_seq = max(self._last_seq, tx.last_seq)
+            self._depth_estimate += tx.emitted
+
+    def _emit(self, tx: Transaction, data: wire.EventData, event_id: uuid.UUID | None) -> tuple[uuid.UUID, int]:
+        db = tx.conn
+        if tx.last_seq == 0:
+            # Read under the write lock: another connection to this file may have written since.
+            row = db.execute(
+                "SELECT max((SELECT value FROM counter WHERE name = 'seq'), "
+                "coalesce((SELECT max(seq) FROM outbox), 0), coalesce((SELECT max(seq) FROM outbox_rejected), 0))"
+            ).fetchone()
+            tx.last_seq = int(row[0])
+            depth = self.outbox_depth()
+            if depth + 1 > self.max_outbox_rows:
+                raise OutboxFull(
+                    f"{self.max_outbox_rows} events are waiting for the hub; check the box's network "
+                    "connection and broker credentials before going on"
+                )
+        if event_id is None:
+            event_id = wire.uuid7(int(tx.now.timestamp() * 1000), self._entropy(10))
+        seq = tx.last_seq + 1
+        payload = wire.encode(id=event_id, seq=seq, ts=tx.now, device=self.device, data=data)
+        topic = str(wire.event_topic(self.tenant, self.device, data.TYPE))
+        db.execute(
+            "INSERT INTO outbox (seq, event_id, type, topic, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (seq, str(event_id), data.TYPE, topic, payload, tx.now.isoformat()),
+        )
+        tx.last_seq = seq
+        tx.emitted += 1
+        return event_id, seq
 
     # ------------------------------------------------------------------ outbox
 

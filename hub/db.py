@@ -105,6 +105,24 @@ alert = sa.Table(
     sa.Column("resolved_at", Timestamp),
 )
 
+business_event = sa.Table(
+    # Every accepted box event other than a sale, as it arrived: the ledger, stock and customer services
+    # apply them from here in order (``applied_at`` set when done).
+    "business_event",
+    metadata,
+    sa.Column("event_id", sa.Uuid, sa.ForeignKey("inbox.event_id"), primary_key=True),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("device", sa.String(64), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("store", sa.String(64), nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("box_ts", Timestamp, nullable=False),
+    sa.Column("received_at", Timestamp, nullable=False),
+    sa.Column("applied_at", Timestamp),
+    sa.Index("ix_business_event_pending", "tenant", "type", "applied_at"),
+)
+
 device = sa.Table(
     "device",
     metadata,

@@ -268,6 +268,25 @@ def _apply_events(
                 _conflict(result, msg, item, dead, alerts)
     fresh = [events[eid] for eid in events if eid in inserted]
     _apply_sales(conn, [(m, i) for m, i in fresh if isinstance(m.data, wire.SaleData)])
+    others = [(m, i) for m, i in fresh if not isinstance(m.data, wire.SaleData)]
+    if others:
+        conn.execute(
+            sa.insert(db.business_event),
+            [
+                {
+                    "event_id": m.envelope.id,
+                    "tenant": m.topic.tenant,
+                    "device": m.topic.device,
+                    "seq": m.envelope.seq,
+                    "type": m.envelope.type,
+                    "store": getattr(m.data, "store", ""),
+                    "data": m.data.model_dump(mode="json"),
+                    "box_ts": m.envelope.ts,
+                    "received_at": i.received_at,
+                }
+                for m, i in others
+            ],
+        )
     for msg, _item in fresh:
         _ack(result, msg, "committed")
     result.committed += len(fresh)

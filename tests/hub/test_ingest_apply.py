@@ -216,3 +216,47 @@ def test_an_outage_is_not_mistaken_for_bad_data(hub_engine: Engine, monkeypatch:
     with pytest.raises(sa.exc.OperationalError):
         ingest.commit_batch(hub_engine, [incoming(t, r) for t, r, _ in (sale_payload(1),)])
     assert count(hub_engine, db.dead_letter) == 0 and count(hub_engine, db.inbox) == 0
+
+
+def test_business_events_other_than_sales_are_kept_once_for_the_services_that_apply_them(
+    hub_engine: Engine,
+) -> None:
+    refund = wire.RefundData(
+        refund_id="r-1",
+        sale_id="s-1",
+        store="store-1",
+        currency="MXN",
+        lines=[wire.RefundLine(line_no=1, sku="a", qty=1, amount_minor=500)],
+        total_minor=500,
+        tenders=[wire.TenderRecord(kind="cash", amount_minor=500)],
+    )
+    alert = wire.StockAlertData(store="store-1", sku="a", level="low", on_hand=2, threshold=3)
+    items = []
+    for n, data in ((10, refund), (11, alert)):
+        event_id = wire.uuid7(1_795_000_000_000 + n, n.to_bytes(10, "big"))
+        raw = wire.encode(id=event_id, seq=n, ts=NOW, device="box-1", data=data)
+        items.append(incoming(wire.event_topic("acme", "box-1", data.TYPE), raw))
+    first = apply(hub_engine, *items)
+    again = apply(hub_engine, *items)
+    assert (first.committed, again.committed, again.duplicates) == (2, 0, 2)
+    with hub_engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(db.business_event.c.type, db.business_event.c.store, db.business_event.c.data).order_by(
+                db.business_event.c.seq
+            )
+        ).all()
+    assert [(r.type, r.store) for r in rows] == [("refund", "store-1"), ("stock_alert", "store-1")]
+    assert rows[0].data["total_minor"] == 500 and rows[1].data["level"] == "low"
+    assert count(hub_engine, db.sale) == 0 and count(hub_engine, db.dead_letter) == 0
+
+
+def test_a_sale_whose_tenders_do_not_pay_its_total_is_refused_at_the_contract() -> None:
+    with pytest.raises(ValueError, match="tenders pay"):
+        wire.SaleData(
+            sale_id="s-1",
+            store="store-1",
+            currency="MXN",
+            lines=[wire.SaleLine(sku="a", qty=1, unit_price_minor=1000, amount_minor=1000)],
+            total_minor=1000,
+            tenders=[wire.TenderRecord(kind="cash", amount_minor=900)],
+        )

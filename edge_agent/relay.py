@@ -59,6 +59,11 @@ class RelayConfig:
     session_expiry_s: int = 14 * 24 * 3600
     poll_s: float = 0.5
     software: str = "mostrador-edge"
+    ca_file: str | None = None
+    """TLS: the CA that signed the broker's certificate; TLS is on when this is set."""
+    cert_file: str | None = None
+    """TLS: this box's client certificate (CN = device id) and its key."""
+    key_file: str | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.window <= 65535:
@@ -175,6 +180,8 @@ class Relay:
         )
         if cfg.username is not None:
             client.username_pw_set(cfg.username, cfg.password)
+        if cfg.ca_file is not None:
+            client.tls_set(ca_certs=cfg.ca_file, certfile=cfg.cert_file, keyfile=cfg.key_file)
         will = self._status(wire.StatusData(state="offline", reason="connection_lost", software=cfg.software))
         client.will_set(self._status_topic, will, qos=1, retain=True)
         client.max_inflight_messages_set(min(cfg.window, 65535))

@@ -297,6 +297,7 @@ class Store:
         entropy: Callable[[int], bytes] = os.urandom,
         max_outbox_rows: int = MAX_OUTBOX_ROWS,
         durable: bool = True,
+        threads: bool = False,
     ) -> None:
         self.path = Path(path)
         self.tenant = wire.check_name(tenant, "tenant")
@@ -308,7 +309,11 @@ class Store:
         self._depth_estimate = 0
         self._sale_topic = str(wire.event_topic(self.tenant, self.device, wire.SaleData.TYPE))
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        # ``threads=True``: the connection may be used from several threads, one at a time (the web UI
+        # serialises its requests); each other thread of the agent (relay, config sync) opens its own Store.
+        self._db = sqlite3.connect(
+            self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=not threads
+        )
         self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode != "wal":
@@ -322,6 +327,11 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The connection, for reads. Writes go through :meth:`transaction`."""
+        return self._db
 
     def __enter__(self) -> Store:
         return self

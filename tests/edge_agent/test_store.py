@@ -160,3 +160,38 @@ def test_the_outbox_bound_counts_what_the_relay_has_settled_since(tmp_path: Path
     seller.record_sale(DRAFT)  # room was made by another connection
     with pytest.raises(OutboxFull):
         seller.record_sale(DRAFT)
+
+
+def test_a_transaction_writes_rows_and_events_together_or_not_at_all(tmp_path: Path) -> None:
+    store = Store(tmp_path / "box.db", tenant="acme", device="box-1")
+    alert = wire.StockAlertData(store="s1", sku="a", level="low", on_hand=1, threshold=2)
+    with store.transaction() as tx:
+        tx.conn.execute("INSERT INTO setting (key, value, updated_at) VALUES ('k', 'v', ?)", (tx.now.isoformat(),))
+        _, first = tx.emit(alert)
+        _, second = tx.emit(alert)
+    assert (first, second) == (1, 2) and store.outbox_depth() == 2
+
+    def crash_mid_transaction() -> None:
+        with store.transaction() as tx:
+            tx.conn.execute("INSERT INTO setting (key, value, updated_at) VALUES ('k2', 'v', ?)", (tx.now.isoformat(),))
+            tx.emit(alert)
+            raise RuntimeError("crash before commit")
+
+    with pytest.raises(RuntimeError):
+        crash_mid_transaction()
+    assert store.outbox_depth() == 2
+    assert store.conn.execute("SELECT count(*) FROM setting").fetchone()[0] == 1
+    # A bare sale after transactional events continues the same sequence.
+    recorded = store.record_sale(SaleDraft(store="s1", currency="MXN", lines=[LineDraft("a", 1, 100)]))
+    assert recorded.seq == 3
+
+
+def test_a_transaction_sees_events_another_connection_wrote(tmp_path: Path) -> None:
+    one = Store(tmp_path / "box.db", tenant="acme", device="box-1")
+    two = Store(tmp_path / "box.db", tenant="acme", device="box-1")
+    alert = wire.StockAlertData(store="s1", sku="a", level="out", on_hand=0, threshold=2)
+    with one.transaction() as tx:
+        tx.emit(alert)
+    with two.transaction() as tx:
+        _, seq = tx.emit(alert)
+    assert seq == 2 and [r.seq for r in one.outbox_after(0, 10)] == [1, 2]

@@ -10,10 +10,14 @@ on the hub). It never raises anything else for any payload, whatever its bytes.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import re
 import uuid
+import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -41,9 +45,33 @@ MAX_PROMOTIONS_PER_SALE: Final = 200
 MAX_REORDER_LINES: Final = 500
 HUB_SHARE_GROUP: Final = "hub"
 
+CONFIG_KINDS: Final = ("settings", "promotions", "program", "catalogue", "stock_rules", "customers")
+"""The configuration snapshots the hub sends a box, each on its own ``cfg/{kind}`` topic."""
+CONFIG_CHUNK_BYTES: Final = 45_000
+"""Bytes of the (compressed) snapshot carried by one part: 60,000 characters of base64 plus the envelope
+stays under :data:`MAX_PAYLOAD_BYTES`."""
+MAX_CONFIG_PARTS: Final = 512
+"""Most parts of one snapshot (about 22 MiB on the wire)."""
+MAX_CONFIG_BODY_BYTES: Final = 32 * 1024 * 1024
+"""Largest snapshot body once assembled and decompressed (bytes of UTF-8 JSON)."""
+MAX_CONFIG_VERSION: Final = 2**63 - 1
+MAX_CATALOGUE_ITEMS: Final = 100_000
+MAX_BARCODES_PER_ITEM: Final = 32
+MAX_DISTRIBUTORS_PER_ITEM: Final = 32
+MAX_STOCK_RULES: Final = 100_000
+MAX_CONFIG_CUSTOMERS: Final = 100_000
+MAX_ERASED_IDS: Final = 100_000
+MAX_SEGMENTS_PER_CUSTOMER: Final = 100
+MAX_RECEIPT_TEXT_LINES: Final = 20
+MAX_JURISDICTION_TOML_CHARS: Final = 256 * 1024
+MAX_TEMPLATE_CHARS: Final = 8192
+"""Base64 characters of one sealed fingerprint template."""
+
 _NAME_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _TYPE_RE: Final = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _CURRENCY_RE: Final = re.compile(r"^[A-Z]{3}$")
+_PART_RE: Final = re.compile(r"^(0|[1-9][0-9]{0,5})$")
+_SHA256_RE: Final = r"^[0-9a-f]{64}$"
 
 
 class ContractViolation(InvalidInput):
@@ -74,6 +102,8 @@ class Reason(StrEnum):
     """Hub only: an event id seen before with a different payload."""
     APPLY_FAILED = "apply_failed"
     """Hub only: a valid message the database refused on its own (kept for a person to look at)."""
+    BAD_SNAPSHOT = "bad_snapshot"
+    """Box only: configuration parts that do not assemble into the body their manifest describes."""
 
 
 # --------------------------------------------------------------------------------------------- topics
@@ -108,13 +138,18 @@ def check_name(value: str, what: str) -> str:
 
 @dataclass(frozen=True)
 class Topic:
-    """One concrete topic of the tree ``mo/v1/{tenant}/{device}/{kind}[/{name}[/res]]``."""
+    """One concrete topic of the tree ``mo/v1/{tenant}/{device}/{kind}[/{name}[/res | /{part}]]``.
+
+    ``part`` numbers the parts of a configuration snapshot: ``cfg/{kind}`` carries the snapshot's manifest,
+    ``cfg/{kind}/{part}`` (decimal, no leading zeros, below :data:`MAX_CONFIG_PARTS`) its parts.
+    """
 
     tenant: str
     device: str
     kind: Kind
     name: str | None = None
     response: bool = False
+    part: int | None = None
 
     def __post_init__(self) -> None:
         check_name(self.tenant, "tenant")
@@ -126,6 +161,11 @@ class Topic:
             raise InvalidInput("topic", f"{self.name!r} is not a valid message name")
         if self.response and self.kind is not Kind.CMD:
             raise InvalidInput("topic", "only commands have a /res response topic")
+        if self.part is not None:
+            if self.kind is not Kind.CFG:
+                raise InvalidInput("topic", "only configuration snapshots have numbered parts")
+            if isinstance(self.part, bool) or not 0 <= self.part < MAX_CONFIG_PARTS:
+                raise InvalidInput("topic", f"part {self.part!r} is not 0 to {MAX_CONFIG_PARTS - 1}")
 
     def __str__(self) -> str:
         parts = [TOPIC_ROOT, f"v{PROTOCOL_VERSION}", self.tenant, self.device, self.kind.value]
@@ -133,6 +173,8 @@ class Topic:
             parts.append(self.name)
         if self.response:
             parts.append("res")
+        if self.part is not None:
+            parts.append(str(self.part))
         return "/".join(parts)
 
     @property
@@ -155,10 +197,16 @@ class Topic:
             kind = Kind(parts[4])
             rest = parts[5:]
             response = bool(rest) and rest[-1] == "res" and kind is Kind.CMD and len(rest) == 2
+            part: int | None = None
+            if kind is Kind.CFG and len(rest) == 2:
+                if not _PART_RE.fullmatch(rest[1]):
+                    raise InvalidInput("topic", f"part {rest[1]!r} is not a decimal number without leading zeros")
+                part = int(rest[1])
+                rest = rest[:1]
             name_parts = rest[:-1] if response else rest
             if len(name_parts) > 1:
                 raise InvalidInput("topic", "too many levels")
-            return cls(parts[2], parts[3], kind, name_parts[0] if name_parts else None, response)
+            return cls(parts[2], parts[3], kind, name_parts[0] if name_parts else None, response, part)
         except (InvalidInput, ValueError) as exc:
             raise ContractViolation(Reason.BAD_TOPIC, f"{text!r}: {exc}") from exc
 
@@ -194,6 +242,15 @@ def ack_topic(tenant: str, device: str) -> Topic:
 
 def cfg_topic(tenant: str, device: str, kind: str) -> Topic:
     return Topic(tenant, device, Kind.CFG, kind)
+
+
+def cfg_part_topic(tenant: str, device: str, kind: str, part: int) -> Topic:
+    return Topic(tenant, device, Kind.CFG, kind, part=part)
+
+
+def box_config_filter(tenant: str, device: str) -> str:
+    """A box's subscription to its configuration snapshots: every manifest and every part."""
+    return f"{TOPIC_ROOT}/v{PROTOCOL_VERSION}/{tenant}/{device}/{Kind.CFG.value}/#"
 
 
 def cmd_topic(tenant: str, device: str, name: str, *, response: bool = False) -> Topic:
@@ -544,6 +601,452 @@ class AckData(_Model):
     results: Annotated[list[AckResult], Field(min_length=1, max_length=MAX_ACK_RESULTS)]
 
 
+# --------------------------------------------------------------------------------------------- config
+
+ConfigKind = Literal["settings", "promotions", "program", "catalogue", "stock_rules", "customers"]
+ConfigVersion = Annotated[int, Field(ge=1, le=MAX_CONFIG_VERSION, strict=True)]
+Sha256Hex = Annotated[str, Field(pattern=_SHA256_RE)]
+_MAX_PART_CHARS: Final = 4 * -(-CONFIG_CHUNK_BYTES // 3)
+
+
+class ConfigManifestData(_Model):
+    """``cfg/{kind}`` (retained): which version of a snapshot is current and how to assemble it.
+
+    The body (UTF-8 JSON, ``body_bytes`` long, SHA-256 ``sha256``) travels in ``parts`` messages on
+    ``cfg/{kind}/0`` .. ``cfg/{kind}/{parts-1}``; with ``encoding = "zlib"`` their concatenation
+    (``transfer_bytes`` long) is the body compressed with zlib.
+    """
+
+    TYPE: ClassVar[str] = "cfg_manifest"
+    kind: ConfigKind
+    version: ConfigVersion
+    parts: Annotated[int, Field(ge=1, le=MAX_CONFIG_PARTS, strict=True)]
+    encoding: Literal["json", "zlib"] = "json"
+    body_bytes: Annotated[int, Field(ge=2, le=MAX_CONFIG_BODY_BYTES, strict=True)]
+    transfer_bytes: Annotated[int, Field(ge=1, le=MAX_CONFIG_PARTS * CONFIG_CHUNK_BYTES, strict=True)]
+    sha256: Sha256Hex
+
+    @model_validator(mode="after")
+    def _sizes_agree(self) -> ConfigManifestData:
+        low, high = (self.parts - 1) * CONFIG_CHUNK_BYTES + 1, self.parts * CONFIG_CHUNK_BYTES
+        if not low <= self.transfer_bytes <= high:
+            raise ValueError(
+                f"{self.transfer_bytes} transfer bytes do not make {self.parts} parts of at most "
+                f"{CONFIG_CHUNK_BYTES} bytes"
+            )
+        if self.encoding == "json" and self.transfer_bytes != self.body_bytes:
+            raise ValueError("an uncompressed body has transfer_bytes == body_bytes")
+        return self
+
+
+class ConfigPartData(_Model):
+    """``cfg/{kind}/{index}`` (retained): one slice of a snapshot version, base64 in ``data``.
+
+    A part names its ``version``: a receiver ignores parts of any version but the one it is assembling, so
+    a retained part left over from an older snapshot can never be mixed into a newer one.
+    """
+
+    TYPE: ClassVar[str] = "cfg_part"
+    kind: ConfigKind
+    version: ConfigVersion
+    index: Annotated[int, Field(ge=0, lt=MAX_CONFIG_PARTS, strict=True)]
+    data: Annotated[str, Field(min_length=4, max_length=_MAX_PART_CHARS)]
+
+    @field_validator("data")
+    @classmethod
+    def _base64(cls, value: str) -> str:
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError(f"data is not base64: {exc}") from exc
+        return value
+
+    def chunk(self) -> bytes:
+        """The bytes this part carries."""
+        return base64.b64decode(self.data)
+
+
+def config_body_json(body: Mapping[str, Any]) -> bytes:
+    """The canonical bytes of a snapshot body: compact UTF-8 JSON with sorted keys."""
+    return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+def split_config(
+    kind: str, version: int, body: bytes, *, compress: bool = True
+) -> tuple[ConfigManifestData, list[ConfigPartData]]:
+    """Cut a snapshot body (UTF-8 JSON bytes) into its manifest and parts; raises InvalidInput when too big."""
+    if len(body) > MAX_CONFIG_BODY_BYTES:
+        raise InvalidInput("body", f"{len(body)} bytes exceeds the {MAX_CONFIG_BODY_BYTES}-byte snapshot bound")
+    transfer = zlib.compress(body, 9) if compress else body
+    count = max(1, -(-len(transfer) // CONFIG_CHUNK_BYTES))
+    if count > MAX_CONFIG_PARTS:
+        raise InvalidInput("body", f"needs {count} parts; a snapshot has at most {MAX_CONFIG_PARTS}")
+    try:
+        manifest = ConfigManifestData(
+            kind=kind,
+            version=version,
+            parts=count,
+            encoding="zlib" if compress else "json",
+            body_bytes=len(body),
+            transfer_bytes=len(transfer),
+            sha256=hashlib.sha256(body).hexdigest(),
+        )
+    except ValidationError as exc:
+        raise InvalidInput("manifest", _first_error(exc)) from exc
+    parts = [
+        ConfigPartData(
+            kind=manifest.kind,
+            version=version,
+            index=i,
+            data=base64.b64encode(transfer[i * CONFIG_CHUNK_BYTES : (i + 1) * CONFIG_CHUNK_BYTES]).decode(),
+        )
+        for i in range(count)
+    ]
+    return manifest, parts
+
+
+def assemble_config(manifest: ConfigManifestData, parts: Sequence[ConfigPartData]) -> bytes:
+    """The body a manifest describes, from its parts (any order); raises ContractViolation (``bad_snapshot``).
+
+    Checks every part's kind, version and index, the sizes, and the SHA-256 of the decompressed body;
+    decompression stops at ``body_bytes``, so a hostile part cannot inflate past the bound.
+    """
+
+    def bad(detail: str) -> ContractViolation:
+        return ContractViolation(Reason.BAD_SNAPSHOT, f"{manifest.kind} v{manifest.version}: {detail}")
+
+    by_index: dict[int, ConfigPartData] = {}
+    for part in parts:
+        if part.kind != manifest.kind or part.version != manifest.version:
+            raise bad(f"part {part.index} belongs to {part.kind} v{part.version}")
+        by_index[part.index] = part
+    missing = [i for i in range(manifest.parts) if i not in by_index]
+    if missing or len(by_index) != manifest.parts:
+        raise bad(f"have {len(by_index)} of {manifest.parts} parts (missing {missing[:5]})")
+    transfer = b"".join(by_index[i].chunk() for i in range(manifest.parts))
+    if len(transfer) != manifest.transfer_bytes:
+        raise bad(f"parts hold {len(transfer)} bytes, the manifest says {manifest.transfer_bytes}")
+    if manifest.encoding == "zlib":
+        inflater = zlib.decompressobj()
+        try:
+            body = inflater.decompress(transfer, manifest.body_bytes + 1)
+        except zlib.error as exc:
+            raise bad(f"not zlib data: {exc}") from exc
+        if not inflater.eof:
+            raise bad(f"the body inflates past its declared {manifest.body_bytes} bytes or is truncated")
+    else:
+        body = transfer
+    if len(body) != manifest.body_bytes:
+        raise bad(f"body is {len(body)} bytes, the manifest says {manifest.body_bytes}")
+    digest = hashlib.sha256(body).hexdigest()
+    if digest != manifest.sha256:
+        raise bad(f"sha256 {digest} does not match the manifest's {manifest.sha256}")
+    return body
+
+
+# Snapshot bodies, one schema per kind (docs/protocol.md, "Configuration snapshots").
+
+ReceiptLine = Annotated[str, Field(max_length=64)]
+
+
+class StoreIdentity(_Model):
+    """Which store a box serves, and its time zone (IANA name) for birthdays, seasons and report days."""
+
+    store_id: ShortText
+    retailer_id: ShortText
+    timezone: Annotated[str, Field(min_length=1, max_length=64)]
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from core.promotions.timing import store_zone
+
+        store_zone(value)
+        return value
+
+
+class JurisdictionToml(_Model):
+    """A jurisdiction not shipped with Mostrador, as the text of its TOML file (see docs/taxes.md)."""
+
+    toml: Annotated[str, Field(min_length=1, max_length=MAX_JURISDICTION_TOML_CHARS)]
+
+    @field_validator("toml")
+    @classmethod
+    def _loads(cls, value: str) -> str:
+        from core.tax import load_jurisdiction
+
+        load_jurisdiction(value, source="settings.jurisdiction.toml")
+        return value
+
+
+class ReceiptText(_Model):
+    """Lines printed above and below every receipt."""
+
+    header: Annotated[list[ReceiptLine], Field(max_length=MAX_RECEIPT_TEXT_LINES)] = []
+    footer: Annotated[list[ReceiptLine], Field(max_length=MAX_RECEIPT_TEXT_LINES)] = []
+
+
+class SettingsBody(_Model):
+    """``cfg/settings``: the store, its currency, taxes, language and loyalty rules."""
+
+    store: StoreIdentity
+    currency: str
+    jurisdiction: Annotated[str, Field(min_length=1, max_length=64)] | JurisdictionToml
+    language: Literal["es", "en", "zh"]
+    loyalty_prefix: Annotated[int, Field(ge=100, le=999, strict=True)]
+    receipt: ReceiptText = ReceiptText()
+    offline_allowance_points: PointsAmount = 0
+    wallets_enabled: bool = False
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_code(cls, value: str) -> str:
+        from core.money import currency
+
+        currency(_check_currency(value))
+        return value
+
+    @field_validator("jurisdiction")
+    @classmethod
+    def _shipped(cls, value: str | JurisdictionToml) -> str | JurisdictionToml:
+        if isinstance(value, str):
+            from core.tax import shipped_jurisdiction
+
+            shipped_jurisdiction(value)
+        return value
+
+
+class PromotionsBody(_Model):
+    """``cfg/promotions``: the promotion set; the snapshot's version is its ``promotion_set_version``."""
+
+    promotions: list[dict[str, Any]]
+
+    @field_validator("promotions")
+    @classmethod
+    def _promotions(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from core.promotions import load_promotions
+
+        load_promotions({"promotions": value})
+        return value
+
+
+class ProgramBody(_Model):
+    """``cfg/program``: the distributor's points program, or null when the network runs none."""
+
+    program: dict[str, Any] | None
+
+    @field_validator("program")
+    @classmethod
+    def _program(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            from core.points import load_program
+
+            load_program(value)
+        return value
+
+
+class CatalogueItem(_Model):
+    """One item as the hub sells it to this store."""
+
+    sku: ShortText
+    name: Annotated[str, Field(min_length=1, max_length=120)]
+    category: ShortText
+    tax_category: ShortText
+    brand: OptionalName = None
+    distributor: OptionalName = None
+    unit_price_minor: Amount
+    cost_minor: Amount | None = None
+    measure_per_unit_milli: Annotated[int, Field(ge=0, le=10**9, strict=True)] = 0
+    active: bool = True
+    barcodes: Annotated[list[ShortText], Field(max_length=MAX_BARCODES_PER_ITEM)] = []
+    distributors: Annotated[list[ShortText], Field(max_length=MAX_DISTRIBUTORS_PER_ITEM)] = []
+
+
+class CatalogueBody(_Model):
+    """``cfg/catalogue``: every item the hub sells this store; skus and barcodes are unique."""
+
+    items: Annotated[list[CatalogueItem], Field(max_length=MAX_CATALOGUE_ITEMS)]
+
+    @model_validator(mode="after")
+    def _unique(self) -> CatalogueBody:
+        skus: set[str] = set()
+        barcodes: dict[str, str] = {}
+        for i, item in enumerate(self.items):
+            if item.sku in skus:
+                raise ValueError(f"items.{i}: sku {item.sku!r} appears twice")
+            skus.add(item.sku)
+            for code in item.barcodes:
+                if barcodes.setdefault(code, item.sku) != item.sku:
+                    raise ValueError(f"items.{i}: barcode {code!r} also belongs to {barcodes[code]!r}")
+        return self
+
+
+StockLevel = Annotated[int, Field(ge=0, le=10**9, strict=True)]
+
+
+class StockRule(_Model):
+    """When an item is low, when to reorder it and up to how many units."""
+
+    sku: ShortText
+    low_at: StockLevel | None = None
+    reorder_point: StockLevel | None = None
+    order_up_to: StockLevel | None = None
+    preferred_distributor: OptionalName = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> StockRule:
+        if self.order_up_to is not None and self.reorder_point is not None and self.order_up_to <= self.reorder_point:
+            raise ValueError(f"order_up_to {self.order_up_to} must exceed reorder_point {self.reorder_point}")
+        return self
+
+
+class StockRulesBody(_Model):
+    """``cfg/stock_rules``: alert and auto-reorder rules, at most one per sku."""
+
+    rules: Annotated[list[StockRule], Field(max_length=MAX_STOCK_RULES)]
+
+    @model_validator(mode="after")
+    def _unique(self) -> StockRulesBody:
+        seen: set[str] = set()
+        for i, rule in enumerate(self.rules):
+            if rule.sku in seen:
+                raise ValueError(f"rules.{i}: sku {rule.sku!r} has two rules")
+            seen.add(rule.sku)
+        return self
+
+
+Phone = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")]
+Year = Annotated[int, Field(ge=1900, le=9999, strict=True)]
+Counter = Annotated[int, Field(ge=0, le=MAX_POINTS, strict=True)]
+
+
+def _check_loyalty_id(value: str) -> str:
+    from core.identity import parse
+
+    parse(value)
+    return value
+
+
+class CustomerRecord(_Model):
+    """A customer in the box's cache: who they are, their tier and the hub's balance snapshot."""
+
+    loyalty_id: LoyaltyIdText
+    name: Annotated[str, Field(min_length=1, max_length=120)]
+    phone_e164: Phone | None = None
+    sticker: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    gender: Gender | None = None
+    birth_date: date | None = None
+    wechat_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    whatsapp_e164: Phone | None = None
+    enrolled_on: date | None = None
+    tier_points: Counter = 0
+    transactions_this_month: Counter = 0
+    balance_points: Annotated[int, Field(ge=-MAX_POINTS, le=MAX_POINTS, strict=True)] = 0
+    balance_at: datetime | None = None
+    offline_allowance_points: PointsAmount = 0
+    segment_ids: Annotated[list[ShortText], Field(max_length=MAX_SEGMENTS_PER_CUSTOMER)] = []
+    last_birthday_bonus_year: Year | None = None
+    last_anniversary_bonus_year: Year | None = None
+    marketing_consent: bool | None = None
+    marketing_consent_at: datetime | None = None
+    fingerprint_consent: bool | None = None
+    fingerprint_consent_at: datetime | None = None
+    fingerprint_template: Annotated[str, Field(min_length=4, max_length=MAX_TEMPLATE_CHARS)] | None = None
+
+    @field_validator("loyalty_id")
+    @classmethod
+    def _check_digit(cls, value: str) -> str:
+        return _check_loyalty_id(value)
+
+    @field_validator("balance_at", "marketing_consent_at", "fingerprint_consent_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("must carry a UTC offset")
+        return value
+
+    @field_validator("fingerprint_template")
+    @classmethod
+    def _base64(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise ValueError(f"fingerprint_template is not base64: {exc}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _template_needs_consent(self) -> CustomerRecord:
+        if self.fingerprint_template is not None and self.fingerprint_consent is not True:
+            raise ValueError("a fingerprint template needs fingerprint_consent true")
+        return self
+
+
+class CustomersBody(_Model):
+    """``cfg/customers``: the box's customer cache, and the ids erased everywhere (right to erasure)."""
+
+    customers: Annotated[list[CustomerRecord], Field(max_length=MAX_CONFIG_CUSTOMERS)]
+    erased: Annotated[list[LoyaltyIdText], Field(max_length=MAX_ERASED_IDS)] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CustomersBody:
+        ids: set[str] = set()
+        phones: set[str] = set()
+        stickers: set[str] = set()
+        for i, c in enumerate(self.customers):
+            if c.loyalty_id in ids:
+                raise ValueError(f"customers.{i}: loyalty_id {c.loyalty_id} appears twice")
+            ids.add(c.loyalty_id)
+            if c.phone_e164 is not None:
+                if c.phone_e164 in phones:
+                    raise ValueError(f"customers.{i}: phone_e164 belongs to two customers")
+                phones.add(c.phone_e164)
+            if c.sticker is not None:
+                if c.sticker in stickers:
+                    raise ValueError(f"customers.{i}: sticker belongs to two customers")
+                stickers.add(c.sticker)
+        for i, erased in enumerate(self.erased):
+            if erased in ids:
+                raise ValueError(f"erased.{i}: {erased} is also in customers")
+        return self
+
+
+ConfigBody = SettingsBody | PromotionsBody | ProgramBody | CatalogueBody | StockRulesBody | CustomersBody
+CONFIG_BODIES: Final[dict[str, type[ConfigBody]]] = {
+    "settings": SettingsBody,
+    "promotions": PromotionsBody,
+    "program": ProgramBody,
+    "catalogue": CatalogueBody,
+    "stock_rules": StockRulesBody,
+    "customers": CustomersBody,
+}
+"""The body schema of each configuration kind."""
+
+
+def decode_config_body(kind: str, body: bytes) -> ConfigBody:
+    """Validate a snapshot body for its kind; raises ContractViolation (``bad_data``) naming the problem."""
+    schema = CONFIG_BODIES.get(kind)
+    if schema is None:
+        raise ContractViolation(Reason.UNKNOWN_TYPE, f"no configuration kind {kind!r} in v1")
+    try:
+        raw = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ContractViolation(Reason.MALFORMED_JSON, f"{kind}: {exc}") from exc
+    except RecursionError as exc:
+        raise ContractViolation(Reason.MALFORMED_JSON, f"{kind}: nested too deeply") from exc
+    if not isinstance(raw, dict):
+        raise ContractViolation(Reason.NOT_AN_OBJECT, f"{kind}: top level is a JSON {type(raw).__name__}")
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as exc:
+        raise ContractViolation(Reason.BAD_DATA, f"{kind}: {_first_error(exc)}") from exc
+    except InvalidInput as exc:
+        # A core loader (promotions, program, jurisdiction, loyalty id) refused a nested value.
+        raise ContractViolation(Reason.BAD_DATA, f"{kind}: {exc}") from exc
+    except RecursionError as exc:
+        raise ContractViolation(Reason.BAD_DATA, f"{kind}: nested too deeply") from exc
+
+
 EventData = (
     SaleData
     | RefundData
@@ -553,7 +1056,7 @@ EventData = (
     | StockAlertData
     | ReorderRequestData
 )
-MessageData = EventData | StatusData | AckData
+MessageData = EventData | StatusData | AckData | ConfigManifestData | ConfigPartData
 EVENT_TYPES: Final[dict[str, type[EventData]]] = {
     schema.TYPE: schema
     for schema in (
@@ -706,6 +1209,8 @@ def _decode_data(topic: Topic, envelope: Envelope, payload: bytes) -> Message:
         schema = StatusData
     elif topic.kind is Kind.ACK:
         schema = AckData
+    elif topic.kind is Kind.CFG:
+        return _decode_config(topic, envelope, payload)
     else:
         raise ContractViolation(Reason.UNKNOWN_TYPE, f"no v1 schema on {topic.kind} topics yet")
     if envelope.type != schema.TYPE:
@@ -714,6 +1219,23 @@ def _decode_data(topic: Topic, envelope: Envelope, payload: bytes) -> Message:
         data = schema.model_validate(envelope.data)
     except ValidationError as exc:
         raise ContractViolation(Reason.BAD_DATA, _first_error(exc)) from exc
+    return Message(topic, envelope, data, payload_sha256(payload))
+
+
+def _decode_config(topic: Topic, envelope: Envelope, payload: bytes) -> Message:
+    schema: type[ConfigManifestData] | type[ConfigPartData] = (
+        ConfigManifestData if topic.part is None else ConfigPartData
+    )
+    if envelope.type != schema.TYPE:
+        raise ContractViolation(Reason.TYPE_MISMATCH, f"type {envelope.type!r} on {topic}; expected {schema.TYPE!r}")
+    try:
+        data = schema.model_validate(envelope.data)
+    except ValidationError as exc:
+        raise ContractViolation(Reason.BAD_DATA, _first_error(exc)) from exc
+    if data.kind != topic.name:
+        raise ContractViolation(Reason.TYPE_MISMATCH, f"a {data.kind} snapshot on the cfg/{topic.name} topic")
+    if isinstance(data, ConfigPartData) and data.index != topic.part:
+        raise ContractViolation(Reason.TYPE_MISMATCH, f"part {data.index} on the topic of part {topic.part}")
     return Message(topic, envelope, data, payload_sha256(payload))
 
 

@@ -10,6 +10,9 @@ harmless. Connection loss is retried with exponential backoff by paho (``reconne
 
 Threads: paho's network thread runs the callbacks, which only hand work over; the relay's own thread
 (``pump``) owns its SQLite connection, reads the outbox, publishes and applies acks.
+
+The relay's session is the box's one MQTT session (the broker's ACL ties a box's subtree to its client id),
+so other parts of the box that read from the hub (configuration snapshots) register with :meth:`Relay.subscribe`.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ log = logging.getLogger(__name__)
 ACK_QUEUE_MAX = 10_000
 """Ack messages received but not yet applied; paho's thread waits when it is full (backpressure)."""
 MAX_ACKS_PER_PASS = 64
+
+MessageHandler = Callable[[str, bytes], None]
+"""Receives (topic, payload) of a message on an extra subscription, on paho's network thread."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,17 @@ class Relay:
         self._store: Store | None = None
         self._status_topic = str(wire.status_topic(config.tenant, config.device))
         self._ack_topic = str(wire.ack_topic(config.tenant, config.device))
+        self._subscriptions: list[tuple[str, MessageHandler]] = []
+
+    def subscribe(self, topic_filter: str, handler: MessageHandler) -> None:
+        """Also subscribe to ``topic_filter`` (QoS 1, at every connect) on the box's session.
+
+        Messages on matching topics go to ``handler(topic, payload)`` on paho's network thread: it must only
+        hand them over (to a bounded queue, say) and return. Call before :meth:`start`.
+        """
+        if self._thread is not None:
+            raise RuntimeError("subscribe before the relay starts")
+        self._subscriptions.append((topic_filter, handler))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -208,7 +225,7 @@ class Relay:
             self.stats.last_error = f"broker refused the connection: {reason}"
             log.warning("%s: %s", self.config.device, self.stats.last_error)
             return
-        client.subscribe(self._ack_topic, qos=1)
+        client.subscribe([(self._ack_topic, 1), *((pattern, 1) for pattern, _handler in self._subscriptions)])
         birth = self._status(wire.StatusData(state="online", reason="connected", software=self.config.software))
         client.publish(self._status_topic, birth, qos=1, retain=True)
         self.stats.connections += 1
@@ -235,6 +252,10 @@ class Relay:
             self._reset_pending.set()
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
+        for pattern, handler in self._subscriptions:
+            if wire.topic_matches(pattern, msg.topic):
+                handler(msg.topic, bytes(msg.payload))
+                return
         try:
             message = wire.decode(msg.topic, bytes(msg.payload))
         except wire.ContractViolation as exc:

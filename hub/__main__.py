@@ -1,4 +1,4 @@
-"""Command line of the hub: ``python -m hub {migrate,ingest,stats}``.
+"""Command line of the hub: ``python -m hub {migrate,ingest,stats,publish-config}``.
 
 Settings come from options or environment variables (options win):
 
@@ -30,7 +30,7 @@ from types import FrameType
 
 import sqlalchemy as sa
 
-from hub import db
+from hub import config_publish, db
 from hub.ingest import BATCH_MAX, BATCH_WAIT_S, IngestConfig, IngestWorker
 from hub.supervisor import supervise
 
@@ -73,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--batch-wait-s", type=float, default=BATCH_WAIT_S)
     ingest.add_argument("--no-migrate", action="store_true", help="do not upgrade the schema at start")
     sub.add_parser("stats", help="print sales, dead letters and devices as JSON")
+    config_publish.add_arguments(sub)
     return parser
 
 
@@ -101,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    if args.command == "publish-config":
+        return config_publish.run_cli(args, read_password(args.mqtt_password_file))
     engine = db.make_engine(args.db)
     try:
         if args.command == "migrate":

@@ -58,7 +58,7 @@ import phonenumbers
 from core import identity, wire
 from core.errors import InvalidInput
 from core.pricing.model import Customer
-from edge_agent.sealing import Sealer, box_key_path, load_or_create_box_key
+from edge_agent.sealing import Sealer, WrongKey, box_key_path, load_or_create_box_key
 from edge_agent.store import Store, Transaction
 from hardware.fingerprint.interface import MAX_TEMPLATE_SIZE_BYTES
 
@@ -565,13 +565,23 @@ class CustomerBook:
         self._erasure_listeners.append(listener)
 
     def fingerprint_template(self, loyalty_id: str) -> bytes | None:
-        """The customer's template, opened with the box key; None when none is kept."""
+        """The customer's template; None when none is kept.
+
+        Opened with the box key, or with the tenant key when it is kept as the hub sealed it.
+        """
         row = self.store.conn.execute(
             "SELECT fingerprint_sealed FROM biometric WHERE loyalty_id = ?", (loyalty_id,)
         ).fetchone()
         if row is None or row[0] is None:
             return None
-        return self._box.open(bytes(row[0]), loyalty_id=loyalty_id, kind="fingerprint")
+        sealed = bytes(row[0])
+        try:
+            return self._box.open(sealed, loyalty_id=loyalty_id, kind="fingerprint")
+        except WrongKey:
+            # The configuration sync keeps a template from the hub as the hub sealed it (tenant key).
+            if self._tenant is None or not self._tenant.sealed_by_this_key(sealed):
+                raise
+            return self._tenant.open(sealed, loyalty_id=loyalty_id, kind="fingerprint")
 
     def face_image(self, loyalty_id: str) -> bytes | None:
         row = self.store.conn.execute(

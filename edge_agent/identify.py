@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final
@@ -246,6 +246,12 @@ class Identifier:
                     "UPDATE biometric SET sensor_slot = NULL WHERE sensor_slot = ?", [(s,) for s in sorted(lost)]
                 )
         return Reconciliation(stray, lost)
+
+    def forget(self, erased: Mapping[str, int | None]) -> None:
+        """Delete the former sensor slots of ``{loyalty_id: slot or None}`` (the configuration sync's callback)."""
+        for loyalty_id, slot in erased.items():
+            if slot is not None:
+                self._erase_from_sensor(loyalty_id, slot)
 
     def _erase_from_sensor(self, loyalty_id: str, slot: int) -> None:
         """The customer book's erasure callback: delete the slot now, or leave it to :meth:`reconcile`."""

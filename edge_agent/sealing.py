@@ -118,6 +118,10 @@ class Sealer:
         header = bytes([FORMAT_VERSION]) + self._key_id + nonce
         return header + self._aead.encrypt(nonce, plaintext, self._aad(kind, loyalty_id, header))
 
+    def sealed_by_this_key(self, sealed: bytes) -> bool:
+        """Whether ``sealed`` names this key in its header (it may still be tampered with)."""
+        return len(sealed) >= HEADER_SIZE_BYTES and sealed[1 : 1 + KEY_ID_SIZE_BYTES] == self._key_id
+
     def open(self, sealed: bytes, *, loyalty_id: str, kind: Kind) -> bytes:
         """Decrypt what :meth:`seal` made for this customer and kind; WrongKey or TamperedData otherwise."""
         if len(sealed) < HEADER_SIZE_BYTES + TAG_SIZE_BYTES or sealed[0] != FORMAT_VERSION:

@@ -22,7 +22,7 @@ from edge_agent.customers import (
     pending_points,
     region_for,
 )
-from edge_agent.sealing import Sealer
+from edge_agent.sealing import Sealer, WrongKey
 from edge_agent.store import Store
 
 NOW = datetime(2026, 3, 14, 17, 30, tzinfo=UTC)
@@ -414,3 +414,16 @@ def test_a_pending_refund_gives_back_redeemed_points_and_takes_back_earned_ones(
             (str(event_id), tx.now.isoformat()),
         )
     assert book.pending_points(store.conn, c.loyalty_id) == (-300, -20)
+
+
+def test_a_template_kept_as_the_hub_sealed_it_opens_with_the_tenant_key(store: Store, book: CustomerBook) -> None:
+    c = book.enrol(EnrolmentForm(name="Ana", phone="5512345678", fingerprint_consent=True)).customer
+    hub_sealed = Sealer(TENANT_KEY, "transport").seal(TEMPLATE, loyalty_id=c.loyalty_id, kind="fingerprint")
+    with store.transaction() as tx:
+        tx.conn.execute(
+            "INSERT INTO biometric (loyalty_id, fingerprint_sealed) VALUES (?, ?)", (c.loyalty_id, hub_sealed)
+        )
+    assert book.fingerprint_template(c.loyalty_id) == TEMPLATE
+    other_box = CustomerBook(store, box_key=b"\x33" * 32, clock=lambda: NOW)
+    with pytest.raises(WrongKey):
+        other_box.fingerprint_template(c.loyalty_id)

@@ -244,3 +244,12 @@ def test_an_erasure_while_the_sensor_is_silent_is_finished_by_reconcile(
 def test_a_wait_that_is_not_a_positive_time_is_refused(ident: Identifier, timeout_s: float) -> None:
     with pytest.raises(InvalidInput, match="timeout_s"):
         ident.identify_by_finger(timeout_s)
+
+
+def test_slots_the_configuration_sync_reports_erased_leave_the_sensor(
+    ident: Identifier, sensor: SimulatedFingerprintSensor, book: CustomerBook
+) -> None:
+    alice = _enrol(book, sensor, "alice", "5511111111")
+    slot = ident.load(alice)
+    ident.forget({alice: slot, "481000000099": None})
+    assert not sensor.emulator.library

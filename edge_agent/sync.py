@@ -24,7 +24,6 @@ the commit.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import queue
@@ -39,6 +38,8 @@ from typing import TYPE_CHECKING, Final
 
 from core import wire
 from core.errors import InvalidInput
+from edge_agent.customers import CustomerError
+from edge_agent.sealing import SealingError
 from edge_agent.store import Store, Transaction
 
 if TYPE_CHECKING:
@@ -57,7 +58,10 @@ _STOP: Final = ("", b"")
 ErasedCallback = Callable[[Mapping[str, int | None]], None]
 """Called with ``{loyalty_id: former sensor slot or None}`` for every customer whose fingerprint template
 must leave the sensor: customers erased by the hub, and customers whose fingerprint consent the hub reports
-withdrawn or whose template changed. Iterating it gives the loyalty ids."""
+withdrawn. Iterating it gives the loyalty ids."""
+TemplateKeeper = Callable[[Transaction, str, str], None]
+"""Keeps a fingerprint template the hub sent, ``(tx, loyalty_id, tenant-sealed base64)``, resealed with the
+box key in ``biometric``: :meth:`edge_agent.customers.CustomerBook.keep_hub_template`."""
 
 
 class ConfigRefused(InvalidInput):
@@ -117,14 +121,21 @@ def applied_versions(conn: sqlite3.Connection) -> dict[str, tuple[int, str, date
 
 
 def apply_config(
-    store: Store, kind: str, version: int, body: bytes, *, on_erased: ErasedCallback | None = None
+    store: Store,
+    kind: str,
+    version: int,
+    body: bytes,
+    *,
+    on_erased: ErasedCallback | None = None,
+    keep_template: TemplateKeeper | None = None,
 ) -> AppliedConfig:
     """Validate ``body`` (UTF-8 JSON) for ``kind`` and apply it as ``version`` in one transaction.
 
     Raises :class:`ConfigRefused` for a bad body, an older version than the applied one, or the applied
     version with a different body; nothing is written then. Applying the applied snapshot again changes
     nothing. Version 0 is for the box's embedded defaults: any hub snapshot (version 1 and up) replaces it.
-    ``on_erased`` is called after the commit (see :data:`ErasedCallback`).
+    ``on_erased`` is called after the commit (see :data:`ErasedCallback`); ``keep_template`` stores the
+    customers' fingerprint templates (see :data:`TemplateKeeper`; without it they are not kept).
     """
     if kind not in wire.CONFIG_BODIES:
         raise ConfigRefused(kind, version, wire.Reason.UNKNOWN_TYPE, f"known kinds: {', '.join(wire.CONFIG_KINDS)}")
@@ -158,7 +169,7 @@ def apply_config(
         elif isinstance(parsed, wire.StockRulesBody):
             skipped = _apply_stock_rules(tx, parsed, _stored_rules(tx.conn))
         elif isinstance(parsed, wire.CustomersBody):
-            erased = _apply_customers(tx, parsed)
+            erased = _apply_customers(tx, parsed, keep_template)
         tx.conn.execute(
             "INSERT INTO config (kind, version, sha256, body, applied_at) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (kind) DO UPDATE SET version = excluded.version, sha256 = excluded.sha256, "
@@ -258,16 +269,18 @@ def _flag(value: bool | None) -> int | None:
     return None if value is None else int(value)
 
 
-def _apply_customers(tx: Transaction, body: wire.CustomersBody) -> dict[str, int | None]:
-    """Upsert the cache, store templates, honour withdrawn consent, delete erased customers.
+def _apply_customers(
+    tx: Transaction, body: wire.CustomersBody, keep_template: TemplateKeeper | None
+) -> dict[str, int | None]:
+    """Upsert the cache, keep templates, honour withdrawn consent, delete erased customers.
 
     Returns the ids whose template must leave the sensor, with the slot it occupied. A customer the snapshot
     does not list stays cached (only ``erased`` removes one); the hub's phone or sticker wins over a local
     customer holding the same one.
     """
     conn, now = tx.conn, tx.now.isoformat()
-    slots: dict[str, tuple[bytes | None, int | None]] = {
-        lid: (bytes(sealed) if sealed is not None else None, slot)
+    slots: dict[str, tuple[bool, int | None]] = {
+        lid: (sealed is not None, slot)
         for lid, sealed, slot in conn.execute("SELECT loyalty_id, fingerprint_sealed, sensor_slot FROM biometric")
     }
     sensor: dict[str, int | None] = {}
@@ -325,18 +338,17 @@ def _apply_customers(tx: Transaction, body: wire.CustomersBody) -> dict[str, int
                 now,
             ),
         )
-        held, slot = slots.get(c.loyalty_id, (None, None))
+        held, slot = slots.get(c.loyalty_id, (False, None))
         if c.fingerprint_template is not None:
-            sealed = base64.b64decode(c.fingerprint_template)
-            if sealed != held:
-                conn.execute(
-                    "INSERT INTO biometric (loyalty_id, fingerprint_sealed) VALUES (?, ?) ON CONFLICT (loyalty_id) "
-                    "DO UPDATE SET fingerprint_sealed = excluded.fingerprint_sealed, sensor_slot = NULL",
-                    (c.loyalty_id, sealed),
-                )
-                if slot is not None:
-                    sensor[c.loyalty_id] = slot
-        elif c.fingerprint_consent is False and (held is not None or slot is not None):
+            if keep_template is None:
+                log.warning("a fingerprint template from the hub is not kept: no template keeper is configured")
+            else:
+                try:
+                    keep_template(tx, c.loyalty_id, c.fingerprint_template)
+                except (CustomerError, SealingError) as exc:
+                    # One unreadable template must not hold back the whole customer cache.
+                    log.warning("the hub's fingerprint template for a customer is not kept: %s", exc)
+        elif c.fingerprint_consent is False and (held or slot is not None):
             conn.execute(
                 "UPDATE biometric SET fingerprint_sealed = NULL, sensor_slot = NULL WHERE loyalty_id = ?",
                 (c.loyalty_id,),
@@ -346,7 +358,7 @@ def _apply_customers(tx: Transaction, body: wire.CustomersBody) -> dict[str, int
         gone = conn.execute("DELETE FROM biometric WHERE loyalty_id = ?", (loyalty_id,)).rowcount
         gone += conn.execute("DELETE FROM customer WHERE loyalty_id = ?", (loyalty_id,)).rowcount
         if gone:
-            sensor[loyalty_id] = slots.get(loyalty_id, (None, None))[1]
+            sensor[loyalty_id] = slots.get(loyalty_id, (False, None))[1]
     return sensor
 
 
@@ -374,11 +386,13 @@ class ConfigSync:
         tenant: str,
         device: str,
         on_erased: ErasedCallback | None = None,
+        keep_template: TemplateKeeper | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.tenant = wire.check_name(tenant, "tenant")
         self.device = wire.check_name(device, "device")
         self.on_erased = on_erased
+        self.keep_template = keep_template
         self._store_path = Path(store_path)
         self._clock = clock
         self._incoming: queue.Queue[tuple[str, bytes]] = queue.Queue(INCOMING_QUEUE_MAX)
@@ -558,7 +572,9 @@ class ConfigSync:
             self._discard((kind, version))
         try:
             body = wire.assemble_config(manifest, parts)
-            applied = apply_config(store, kind, version, body, on_erased=self.on_erased)
+            applied = apply_config(
+                store, kind, version, body, on_erased=self.on_erased, keep_template=self.keep_template
+            )
         except wire.ContractViolation as exc:
             self._fail(kind, f"{exc.reason}: {exc.detail}")
             return None

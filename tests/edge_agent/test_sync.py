@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -16,9 +15,11 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from core import identity, wire
+from edge_agent.customers import CustomerBook
 from edge_agent.relay import Relay, RelayConfig
+from edge_agent.sealing import Sealer
 from edge_agent.store import Store
-from edge_agent.sync import ConfigRefused, ConfigSync, apply_config
+from edge_agent.sync import ConfigRefused, ConfigSync, TemplateKeeper, apply_config
 from hub.config_publish import publish_config
 from hub.local_services import MosquittoServer
 
@@ -120,6 +121,7 @@ class Box:
     broker: MosquittoServer
     path: Path
     erased: list[dict[str, int | None]] = field(default_factory=list)
+    keep_template: TemplateKeeper | None = None
     relay: Relay | None = None
     sync: ConfigSync | None = None
 
@@ -134,7 +136,11 @@ class Box:
         )
         self.relay = Relay(self.path, config)
         self.sync = ConfigSync(
-            self.path, tenant=TENANT, device=DEVICE, on_erased=lambda ids: self.erased.append(dict(ids))
+            self.path,
+            tenant=TENANT,
+            device=DEVICE,
+            on_erased=lambda ids: self.erased.append(dict(ids)),
+            keep_template=self.keep_template,
         )
         self.sync.attach(self.relay)
         self.sync.start()
@@ -337,21 +343,23 @@ def test_an_erased_customer_loses_row_and_biometric_and_the_sensor_is_told(hub: 
         tx.conn.execute(
             "INSERT INTO biometric (loyalty_id, fingerprint_sealed, sensor_slot) VALUES (?, x'01020304', 17)", (gone,)
         )
-    sync = box.start()
-    template = base64.b64encode(b"sealed-template").decode()
-    body = {
-        "customers": [
-            customer(8, fingerprint_consent=True, fingerprint_template=template),
-            customer(9),
-        ],
-        "erased": [gone],
-    }
-    hub.publish("customers", body, 1)
-    assert sync.wait_for("customers", 1, 10), sync.status()["customers"]
+    box_key, tenant_key = bytes(range(32)), bytes(range(32, 64))
+    with Store(box.path, tenant=TENANT, device=DEVICE) as store:
+        book = CustomerBook(store, box_key=box_key, tenant_key=tenant_key)
+        box.keep_template = book.keep_hub_template
+        sync = box.start()
+        template = b"the sensor's template bytes"
+        sealed = Sealer(tenant_key, "transport").seal_text(template, loyalty_id=kept, kind="fingerprint")
+        body = {
+            "customers": [customer(8, fingerprint_consent=True, fingerprint_template=sealed), customer(9)],
+            "erased": [gone],
+        }
+        hub.publish("customers", body, 1)
+        assert sync.wait_for("customers", 1, 10), sync.status()["customers"]
+        assert book.fingerprint_template(kept) == template
     assert box.query("SELECT count(*) FROM customer WHERE loyalty_id = ?", gone) == [(0,)]
     assert box.query("SELECT count(*) FROM biometric WHERE loyalty_id = ?", gone) == [(0,)]
     assert box.erased == [{gone: 17}]
-    assert box.query("SELECT fingerprint_sealed FROM biometric WHERE loyalty_id = ?", kept) == [(b"sealed-template",)]
     assert box.query("SELECT origin, balance_points, phone_e164 FROM customer WHERE loyalty_id = ?", kept) == [
         ("hub", 300, "+5215500000008")
     ]

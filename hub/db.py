@@ -175,3 +175,138 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+
+
+# --- points ledger (hub/ledger.py) -------------------------------------------------------------------------
+
+ledger_program = sa.Table(
+    # What the ledger needs to know of a points program: its money value and how long earned points last.
+    "ledger_program",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("program", sa.String(64), primary_key=True),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("points_per_step", sa.BigInteger, nullable=False),
+    sa.Column("value_minor_per_step", sa.BigInteger, nullable=False),
+    sa.Column("lot_expiry_months", sa.Integer, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.CheckConstraint("points_per_step > 0 AND value_minor_per_step > 0", name="positive_rate"),
+    sa.CheckConstraint("lot_expiry_months >= 0", name="expiry_not_negative"),
+)
+
+ledger_account = sa.Table(
+    # One account per (tenant, program, kind, owner). Running totals are kept on the row and changed only in
+    # the transaction that writes the transfers behind them.
+    "ledger_account",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("program", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("owner", sa.String(64), nullable=False),
+    sa.Column("floor_points", sa.BigInteger, nullable=False),
+    sa.Column("flags", sa.Integer, nullable=False),
+    sa.Column("debits_pending", sa.BigInteger, nullable=False),
+    sa.Column("debits_posted", sa.BigInteger, nullable=False),
+    sa.Column("credits_pending", sa.BigInteger, nullable=False),
+    sa.Column("credits_posted", sa.BigInteger, nullable=False),
+    sa.Column("lot_debt_points", sa.BigInteger, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.CheckConstraint("floor_points <= 0", name="floor_not_positive"),
+    sa.CheckConstraint(
+        "debits_pending >= 0 AND debits_posted >= 0 AND credits_pending >= 0 AND credits_posted >= 0 "
+        "AND lot_debt_points >= 0",
+        name="totals_not_negative",
+    ),
+    sa.UniqueConstraint("tenant", "program", "kind", "owner", name="uq_ledger_account_key"),
+)
+
+ledger_transfer = sa.Table(
+    # Immutable: a row is written once and never updated. ``pending_id`` is unique, so a pending transfer is
+    # posted or voided at most once.
+    "ledger_transfer",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("program", sa.String(64), nullable=False),
+    sa.Column("debit_account_id", sa.Uuid, sa.ForeignKey("ledger_account.id"), nullable=False),
+    sa.Column("credit_account_id", sa.Uuid, sa.ForeignKey("ledger_account.id"), nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("code", sa.String(8), nullable=False),
+    sa.Column("ref", sa.String(64), nullable=False),
+    sa.Column("pending_id", sa.Uuid, unique=True),
+    sa.Column("flags", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(8), nullable=False),
+    sa.Column("effective_at", Timestamp, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.CheckConstraint("amount > 0", name="amount_positive"),
+    sa.CheckConstraint("debit_account_id <> credit_account_id", name="accounts_differ"),
+    sa.Index("ix_ledger_transfer_ref", "ref"),
+    sa.Index("ix_ledger_transfer_period", "tenant", "program", "created_at"),
+)
+
+ledger_lot = sa.Table(
+    # Points credited to a customer account, spent oldest expiry first and expired when their time comes.
+    "ledger_lot",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("account_id", sa.Uuid, sa.ForeignKey("ledger_account.id"), nullable=False),
+    sa.Column("transfer_id", sa.Uuid, nullable=False),
+    sa.Column("funder", sa.String(64), nullable=False),
+    sa.Column("points", sa.BigInteger, nullable=False),
+    sa.Column("remaining", sa.BigInteger, nullable=False),
+    sa.Column("expired_points", sa.BigInteger, nullable=False),
+    sa.Column("earned_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp),
+    sa.CheckConstraint("points > 0 AND remaining >= 0 AND remaining <= points", name="remaining_in_range"),
+    sa.Index("ix_ledger_lot_account", "account_id"),
+    sa.Index("ix_ledger_lot_expiry", "expires_at"),
+)
+
+ledger_lot_use = sa.Table(
+    # Which lots a transfer spent (positive) or gave back (negative, a reversal). ``for_transfer_id`` is the
+    # spending transfer; a reversal's rows carry the id of the transfer it reverses.
+    "ledger_lot_use",
+    metadata,
+    sa.Column("for_transfer_id", sa.Uuid, primary_key=True),
+    sa.Column("lot_id", sa.Uuid, primary_key=True),
+    sa.Column("transfer_id", sa.Uuid, primary_key=True),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+)
+
+ledger_overdraft = sa.Table(
+    # Follow-up list: an offline redemption the box already honoured took a customer below its floor.
+    "ledger_overdraft",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("transfer_id", sa.Uuid, nullable=False, unique=True),
+    sa.Column("account_id", sa.Uuid, sa.ForeignKey("ledger_account.id"), nullable=False),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("program", sa.String(64), nullable=False),
+    sa.Column("owner", sa.String(64), nullable=False),
+    sa.Column("available_points", sa.BigInteger, nullable=False),
+    sa.Column("floor_points", sa.BigInteger, nullable=False),
+    sa.Column("shortfall_points", sa.BigInteger, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("resolved_at", Timestamp),
+    sa.Index("ix_ledger_overdraft_open", "tenant", "resolved_at"),
+)
+
+ledger_settlement = sa.Table(
+    # One line per party of a closed settlement period, in points and in money.
+    "ledger_settlement",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("program", sa.String(64), primary_key=True),
+    sa.Column("period_start", Timestamp, primary_key=True),
+    sa.Column("party", sa.String(64), primary_key=True),
+    sa.Column("period_end", Timestamp, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("accepted_points", sa.BigInteger, nullable=False),
+    sa.Column("funded_points", sa.BigInteger, nullable=False),
+    sa.Column("owed_to_party_minor", sa.BigInteger, nullable=False),
+    sa.Column("owed_by_party_minor", sa.BigInteger, nullable=False),
+    sa.Column("net_minor", sa.BigInteger, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+)

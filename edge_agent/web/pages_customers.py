@@ -1,0 +1,180 @@
+"""Customer lookup (phone, sticker, loyalty id) and the enrolment form with consents and a drawn signature."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
+
+from core.errors import InvalidInput
+from edge_agent.customers import GENDERS, CachedCustomer, Enrolment, EnrolmentForm
+from edge_agent.web.app import WebApp, checked_form, redirect, session_of, web
+from edge_agent.web.auth import WebSession
+from edge_agent.web.forms import FieldErrors, checkbox, choice, optional_date, signature_path, text
+from edge_agent.web.i18n import N_
+from edge_agent.web.services import WebServices
+
+router = APIRouter()
+
+GENDER_CHOICES = tuple(g for g in ("female", "male", "other", "unspecified") if g in GENDERS)
+ENROL_FIELDS = (
+    "name",
+    "phone",
+    "sticker",
+    "gender",
+    "birth_date",
+    "wechat_id",
+    "whatsapp",
+    "marketing_consent",
+    "fingerprint_consent",
+    "signature",
+)
+
+
+def customer_view(services: WebServices, customer: CachedCustomer) -> dict[str, Any]:
+    """What the pages show of a customer, with the box's view of the balance."""
+    return {
+        "loyalty_id": customer.loyalty_id,
+        "name": customer.name,
+        "phone": customer.phone_e164 or "",
+        "sticker": customer.sticker or "",
+        "balance_points": services.customers.balance(customer),
+        "tier_points": customer.tier_points,
+        "marketing_consent": customer.marketing_consent,
+        "fingerprint_consent": customer.fingerprint_consent,
+        "has_signature": customer.has_signature,
+        "enrolled_on": customer.enrolled_on.isoformat() if customer.enrolled_on else "",
+    }
+
+
+@router.get("/customers")
+async def lookup(request: Request) -> Response:
+    state = web(request)
+    session = session_of(request)
+    query = request.query_params.get("q", "").strip()
+    errors = FieldErrors()
+    found: dict[str, Any] | None = None
+    if query:
+        if len(query) > 64:
+            errors.add("q", N_("At most %(count)s characters."), count=64)
+        else:
+
+            def find(s: WebServices) -> dict[str, Any] | None:
+                customer = s.customers.find(query)
+                return customer_view(s, customer) if customer else None
+
+            try:
+                found = await state.run(find)
+            except InvalidInput as exc:
+                errors.add_invalid(exc, {"text": "q"})
+    tr = await state.translator(session, request)
+    return await state.render(
+        request,
+        "customers.html",
+        session,
+        query=query,
+        found=found,
+        searched=bool(query) and not errors,
+        errors=errors.render(tr),
+        values={"q": query},
+    )
+
+
+@router.get("/customers/new")
+async def enrol_form(request: Request) -> Response:
+    state = web(request)
+    session = session_of(request)
+    values = {"phone": request.query_params.get("phone", ""), "for_sale": request.query_params.get("for_sale", "")}
+    return await state.render(request, "enrol.html", session, values=values, genders=GENDER_CHOICES)
+
+
+def read_enrolment(form: dict[str, str], today: date) -> tuple[EnrolmentForm | None, FieldErrors]:
+    """The enrolment form's fields checked one by one; the form is None when any field has a problem."""
+    errors = FieldErrors()
+    name = text(form, "name", errors, max_chars=120)
+    phone = text(form, "phone", errors, required=False, max_chars=32)
+    sticker = text(form, "sticker", errors, required=False, max_chars=32)
+    if not phone and not sticker:
+        errors.add("phone", N_("Give a phone number or scan a sticker."))
+    gender = choice(form, "gender", errors, GENDER_CHOICES, required=False)
+    birth = optional_date(form, "birth_date", errors, today=today)
+    wechat = text(form, "wechat_id", errors, required=False, max_chars=64)
+    whatsapp = text(form, "whatsapp", errors, required=False, max_chars=32)
+    signature = signature_path(form, "signature", errors)
+    if errors:
+        return None, errors
+    return (
+        EnrolmentForm(
+            name=name,
+            phone=phone or None,
+            sticker=sticker or None,
+            gender=gender or None,
+            birth_date=birth,
+            wechat_id=wechat or None,
+            whatsapp=whatsapp or None,
+            signature=signature or None,
+            # Two separate, explicit answers: marketing is yes/no; the fingerprint only with its own tick.
+            marketing_consent=checkbox(form, "marketing_consent"),
+            fingerprint_consent=checkbox(form, "fingerprint_consent"),
+        ),
+        errors,
+    )
+
+
+@router.post("/customers/new")
+async def enrol(request: Request) -> Response:
+    state = web(request)
+    session = session_of(request)
+    form = await checked_form(request, session)
+    today = date.today()
+    enrolment, errors = read_enrolment(form, today)
+    outcome: Enrolment | None = None
+    if enrolment is not None:
+        cashier = session.cashier.cashier_id
+        try:
+            outcome = await state.run(lambda s: s.customers.enrol(enrolment, cashier=cashier))
+        except InvalidInput as exc:
+            errors.add_invalid(exc)
+    if outcome is None:
+        return await _enrol_again(request, state, session, form, errors)
+    tr = await state.translator(session, request)
+    if outcome.existing:
+        session.notes.append(("ok", tr.gettext("This customer was already enrolled.")))
+    else:
+        session.notes.append(("ok", tr.gettext("Customer enrolled.")))
+    if form.get("for_sale"):
+        loyalty_id = outcome.customer.loyalty_id
+        from edge_agent.web.pages_sale import attach_customer
+
+        await attach_customer(state, session, loyalty_id)
+        return redirect("/sale")
+    return redirect(f"/customers/{outcome.customer.loyalty_id}")
+
+
+async def _enrol_again(
+    request: Request, state: WebApp, session: WebSession, form: dict[str, str], errors: FieldErrors
+) -> Response:
+    tr = await state.translator(session, request)
+    values = {key: form.get(key, "") for key in (*ENROL_FIELDS, "for_sale")}
+    return await state.render(
+        request, "enrol.html", session, status_code=422, values=values, errors=errors.render(tr), genders=GENDER_CHOICES
+    )
+
+
+@router.get("/customers/{loyalty_id}")
+async def customer_page(request: Request, loyalty_id: str) -> Response:
+    state = web(request)
+    session = session_of(request)
+    if not (loyalty_id.isdigit() and len(loyalty_id) == 12):
+        raise HTTPException(status_code=404, detail="no such customer")
+
+    def get(s: WebServices) -> dict[str, Any] | None:
+        customer = s.customers.get(loyalty_id)
+        return customer_view(s, customer) if customer else None
+
+    found = await state.run(get)
+    if found is None:
+        raise HTTPException(status_code=404, detail="no such customer")
+    return await state.render(request, "customer.html", session, customer=found)

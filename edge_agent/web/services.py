@@ -1,0 +1,36 @@
+"""The box's services the counter UI calls, gathered in one object built on the UI's service thread.
+
+The edge agent builds a :class:`WebServices` inside the factory it gives
+:func:`edge_agent.web.create_app` (see :mod:`edge_agent.web.gate` for why it must be built there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edge_agent.catalogue import Catalogue
+from edge_agent.checkout import Checkout
+from edge_agent.context import BadConfig, ContextProvider, ShopContext
+from edge_agent.customers import CustomerBook
+from edge_agent.store import Store
+
+
+@dataclass
+class WebServices:
+    """What the pages use: the store (cashiers, receipts), the shop context and the business services."""
+
+    store: Store
+    context: ContextProvider
+    catalogue: Catalogue
+    customers: CustomerBook
+    checkout: Checkout
+
+    def shop(self) -> ShopContext:
+        return self.context.current()
+
+    def shop_language(self) -> str | None:
+        """The language the shop's settings name, or None when the box has no usable settings yet."""
+        try:
+            return self.context.current().settings.language
+        except BadConfig:
+            return None

@@ -1,0 +1,42 @@
+"""Signing in: PIN hashing, lockout, sessions and their cookie, CSRF, and pages closed without a session."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.edge_agent.web.conftest import CASHIER_PIN, Box, csrf_of
+
+
+def test_sign_in_with_the_right_pin_opens_a_session_with_a_strict_httponly_cookie(client: TestClient) -> None:
+    page = client.get("/login")
+    response = client.post("/login", data={"csrf": csrf_of(page.text), "cashier_id": "ana", "pin": CASHIER_PIN})
+    assert response.status_code == 303
+    assert response.headers["location"] == "/sale"
+    cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("mo_session="))
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie or "samesite=strict" in cookie.lower()
+
+
+def test_pin_is_stored_as_an_argon2_hash(client: TestClient, box: Box) -> None:
+    client.get("/login")
+    (pin_hash,) = box.query("SELECT pin_hash FROM cashier WHERE cashier_id = 'ana'")[0]
+    assert str(pin_hash).startswith("$argon2id$")
+    assert CASHIER_PIN not in str(pin_hash)
+
+
+def test_smoke_sale(client: TestClient, cashier: str) -> None:
+    page = client.get("/sale")
+    assert page.status_code == 200, page.text
+    r = client.post("/sale/scan", data={"csrf": cashier, "code": "7501234000291"})
+    assert r.status_code == 303, r.text
+    r = client.post("/sale/scan", data={"csrf": cashier, "code": "7501234000291"})
+    page = client.get("/sale")
+    assert page.status_code == 200, page.text
+    print(page.text)
+    r = client.post("/sale/tender", data={"csrf": cashier, "kind": "cash", "amount": "50"})
+    assert r.status_code == 303, r.text
+    r = client.post("/sale/complete", data={"csrf": cashier})
+    assert r.status_code == 303, r.text
+    page = client.get(r.headers["location"])
+    assert page.status_code == 200, page.text
+    print(page.text)

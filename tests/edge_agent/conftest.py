@@ -8,7 +8,6 @@ snapshot with points to spend.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from core import identity
+from edge_agent import stock
 from edge_agent.catalogue import Catalogue
 from edge_agent.checkout import Checkout
 from edge_agent.context import ContextProvider, load_defaults
@@ -141,8 +141,6 @@ def checkout(
     network: Network,
     catalogue: Catalogue,
 ) -> Checkout:
-    # The stock book is imported where it is used: the other fixtures do not need it.
-    stock = importlib.import_module("edge_agent.stock")
     return Checkout(
         box,
         context_provider,

@@ -51,6 +51,7 @@ from core.errors import InvalidInput
 from core.money import allocate
 from core.pricing import MAX_BASKET_LINES, Basket, BasketLine, PricedReceipt, price
 from core.pricing.model import Customer
+from core.promotions.engine import PromotionUsage
 from core.tax import Pricing
 from core.tenders import (
     CardTender,
@@ -105,6 +106,8 @@ MAX_SALE_TENDERS: Final = wire.MAX_TENDERS
 """Tenders one sale takes, the points tender included."""
 MAX_LINE_QTY: Final = wire.MAX_QUANTITY
 MAX_REASON_CHARS: Final = 200
+MAX_LIMITED_PROMOTIONS: Final = 1_000
+"""Promotions with usage limits counted per pricing; more than this many limited promotions is a config error."""
 
 
 class SaleClosed(InvalidInput):
@@ -322,6 +325,7 @@ class Sale:
             context.promotions,
             context.jurisdiction,
             self._checkout.clock(),
+            usage=self._checkout.promotion_usage(context, self.customer),
             redeem_points=self.points_to_redeem,
         )
 
@@ -538,6 +542,21 @@ class Checkout:
         if cashier is not None:
             _no_card_number(cashier, "cashier")
         return Sale(self, str(self.store.new_event_id()), cashier)
+
+    def promotion_usage(self, context: ShopContext, customer: CachedCustomer | None) -> dict[str, PromotionUsage]:
+        """How often each promotion with a usage limit was applied in this box's sales (refunds included:
+        a use is a ticket, as core counts it). Other boxes' uses reach the box through the hub's snapshots."""
+        limited = [p.id for p in context.promotions if p.limits.max_uses_total or p.limits.max_uses_per_customer]
+        usage: dict[str, PromotionUsage] = {}
+        for promotion_id in limited[:MAX_LIMITED_PROMOTIONS]:
+            total, mine = self.store.conn.execute(
+                "SELECT count(*), coalesce(sum(s.customer IS ? AND s.customer IS NOT NULL), 0) "
+                "FROM sale s, json_each(s.detail, '$.priced.promotions') p "
+                "WHERE json_extract(p.value, '$.promotion_id') = ? AND json_extract(p.value, '$.status') = 'applied'",
+                (customer.loyalty_id if customer is not None else None, promotion_id),
+            ).fetchone()
+            usage[promotion_id] = PromotionUsage(total_uses=int(total), customer_uses=int(mine))
+        return usage
 
     def allowance(self, customer: CachedCustomer, context: ShopContext) -> int:
         """How far below zero ``customer`` may spend offline: their own allowance, else the store's."""

@@ -417,3 +417,25 @@ def test_the_outbox_sale_event_decodes_as_the_hub_reads_it(checkout: Checkout, b
     message = wire.decode(topic, bytes(payload))
     assert isinstance(message.data, wire.SaleData)
     assert message.data.total_minor == 3200
+
+
+def test_a_promotion_limited_to_one_use_per_customer_is_skipped_the_second_time(
+    checkout: Checkout, member: CachedCustomer, box: Store
+) -> None:
+    body = json.loads(box.conn.execute("SELECT body FROM config WHERE kind = 'promotions'").fetchone()[0])
+    for promotion in body["promotions"]:
+        if promotion["id"] == "lacteos-10":
+            promotion["limits"] = {"max_uses_per_customer": 1}
+    text = json.dumps(body)
+    with box.transaction() as tx:
+        tx.conn.execute("UPDATE config SET version = 5, body = ?, sha256 = 'x' WHERE kind = 'promotions'", (text,))
+    outcomes = []
+    for _ in range(2):
+        sale = checkout.start()
+        sale.set_customer(member)
+        sale.add_barcode(LECHE)
+        sale.add_cash(5000)
+        done = sale.complete()
+        (explained,) = [p for p in done.priced.promotions if p.promotion_id == "lacteos-10"]
+        outcomes.append((done.priced.totals.discount_minor, explained.status, explained.reason_code))
+    assert outcomes == [(290, "applied", None), (0, "skipped", "cap_reached")]

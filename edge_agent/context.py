@@ -26,14 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from core import wire
 from core.errors import InvalidInput
 from core.identity import MAX_NUMBER, MAX_PREFIX, MIN_PREFIX
 from core.money import currency as lookup_currency
 from core.points import PointsProgram
 from core.pricing.model import InlineJurisdiction, Store
-from core.promotions.base import Model, load_json, validate_model
+from core.promotions.base import Identifier, load_json, validate_model
 from core.promotions.engine import PromotionSet
 from core.promotions.loader import load_promotions
 from core.tax import Jurisdiction, load_jurisdiction, shipped_jurisdiction
@@ -53,6 +54,7 @@ __all__ = [
     "ReceiptSettings",
     "Settings",
     "ShopContext",
+    "StoreSettings",
     "body_sha256",
     "build_context",
     "load_defaults",
@@ -68,9 +70,6 @@ CONTEXT_KINDS: Final = ("settings", "promotions", "program")
 """The config kinds a :class:`ShopContext` is built from."""
 MAX_CONFIG_BODY_BYTES: Final = 16 * 1024 * 1024
 """Largest config body read (a big distributor's catalogue is a few megabytes)."""
-MAX_RECEIPT_LINES: Final = 12
-MAX_HEADER_LINES: Final = 10
-"""Header lines from the settings: the receipt adds the date and the ticket number below them."""
 MAX_OFFLINE_ALLOWANCE_POINTS: Final = 10**9
 
 Language = Literal["es", "en", "zh"]
@@ -88,24 +87,41 @@ class ConfigMissing(BadConfig):
     code = "config_missing"
 
 
-class ReceiptSettings(Model):
-    """The receipt's free text: lines above the items and below the totals."""
-
-    header: tuple[Annotated[str, Field(max_length=64)], ...] = Field(default=(), max_length=MAX_HEADER_LINES)
-    footer: tuple[Annotated[str, Field(max_length=64)], ...] = Field(default=(), max_length=MAX_RECEIPT_LINES)
+class _Tolerant(BaseModel):
+    # Settings follow the wire's version rule: a newer hub may add keys this box does not know yet.
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-class LoyaltyRange(Model):
+class ReceiptSettings(_Tolerant):
+    """The receipt's free text: lines above the items and below the totals (the printer keeps the first
+    ``hardware.printer.receipt.MAX_FREE_LINES``)."""
+
+    header: tuple[Annotated[str, Field(max_length=64)], ...] = Field(default=(), max_length=wire.MAX_RECEIPT_TEXT_LINES)
+    footer: tuple[Annotated[str, Field(max_length=64)], ...] = Field(default=(), max_length=wire.MAX_RECEIPT_TEXT_LINES)
+
+
+class StoreSettings(_Tolerant):
+    """Which store the box serves and its IANA time zone."""
+
+    store_id: Identifier
+    retailer_id: Identifier | None = None
+    timezone: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class LoyaltyRange(_Tolerant):
     """The block of loyalty numbers the hub reserved for this box's enrolments (see ``edge_agent.customers``)."""
 
     first: Annotated[int, Field(strict=True, ge=1, le=MAX_NUMBER)]
     last: Annotated[int, Field(strict=True, ge=1, le=MAX_NUMBER)]
 
 
-class Settings(Model):
-    """The ``settings`` body: the store, its currency and tax jurisdiction, language and counter rules."""
+class Settings(_Tolerant):
+    """The ``settings`` body: the store, its currency and tax jurisdiction, language and counter rules.
 
-    store: Store
+    Keys this box does not know are ignored (the wire's version rule); known keys are checked strictly.
+    """
+
+    store: StoreSettings
     currency: str = Field(min_length=3, max_length=3)
     jurisdiction: Annotated[str, Field(min_length=1, max_length=64)] | InlineJurisdiction
     language: Language = "es"
@@ -158,6 +174,8 @@ def parse_settings(body: str | Mapping[str, Any]) -> tuple[Settings, Jurisdictio
     data = _body("settings", body)
     try:
         settings = validate_model(Settings, data, "config.settings")
+        # The pricing model's store refuses a bad time zone with a clear message.
+        validate_model(Store, settings.store.model_dump(), "config.settings.store")
     except InvalidInput as exc:
         raise _rewrap(exc, "settings") from exc
     try:
@@ -230,7 +248,7 @@ def build_context(rows: Mapping[str, tuple[int, str]]) -> ShopContext:
         )
     return ShopContext(
         settings=settings,
-        store=settings.store,
+        store=Store.model_validate(settings.store.model_dump()),
         currency=settings.currency,
         jurisdiction=jurisdiction,
         promotions=promotions,

@@ -30,6 +30,7 @@ from core.tenders import Refund, Settlement, TenderKind, WalletProvider
 from hardware.display import Icon, Screen
 from hardware.printer.receipt import (
     CHINESE,
+    MAX_FREE_LINES,
     SPANISH,
     Charge,
     CodeKind,
@@ -209,9 +210,13 @@ def _tender_label(w: Words, kind: TenderKind, provider: WalletProvider | None, p
     return w.wechat_pay if provider is WalletProvider.WECHAT_PAY else w.alipay
 
 
-def _header(header: tuple[str, ...], w: Words, sale_id: str, when: datetime, timezone: str) -> tuple[str, ...]:
+def _header(
+    header: tuple[str, ...], w: Words, sale_id: str, when: datetime, timezone: str, room: int = 2
+) -> tuple[str, ...]:
+    """The shop's lines (as many as fit), the local date and time, and the ticket number."""
     local = to_local(when, timezone)
-    return (*header, local.strftime("%Y-%m-%d %H:%M"), f"{w.ticket} {sale_id[-12:]}")
+    stamp = (local.strftime("%Y-%m-%d %H:%M"), f"{w.ticket} {sale_id[-12:]}")
+    return (*header[: MAX_FREE_LINES - room], *stamp)
 
 
 def build_receipt(
@@ -269,7 +274,7 @@ def build_receipt(
         tenders=tuple(tenders),
         change=money(settlement.change_minor) if has_cash else None,
         loyalty=loyalty,
-        footer=footer,
+        footer=footer[:MAX_FREE_LINES],
         labels=w.labels,
         number_format=number_format(code),
     )
@@ -306,7 +311,7 @@ def build_refund_receipt(
     if points_reversed:
         extra.append(Charge(w.points_reversed, f"-{points_reversed}"))
     return Receipt(
-        header=(*_header(header, w, refund_id, when, timezone), w.refund, f"{w.ticket} {sale_id[-12:]}"),
+        header=(*_header(header, w, refund_id, when, timezone, room=4), w.refund, f"{w.ticket} {sale_id[-12:]}"),
         items=tuple(Item(name, qty, money(amount // qty if qty else 0), money(amount)) for name, qty, amount in lines),
         totals=(Charge(w.refunded, money(refund.refund_minor)),),
         tenders=(*tenders, *extra),

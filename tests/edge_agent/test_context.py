@@ -141,3 +141,25 @@ def test_a_program_in_another_currency_is_refused(box: Store, context_provider: 
     context_provider.current()
     assert context_provider.last_error is not None
     assert context_provider.last_error.field == "config.program.program.currency"
+
+
+def test_every_default_body_is_a_valid_wire_snapshot() -> None:
+    from core import wire
+    from edge_agent.context import DEFAULTS_DIR
+
+    for kind in ("settings", "program", "promotions", "catalogue", "stock_rules"):
+        wire.decode_config_body(kind, (DEFAULTS_DIR / f"{kind}.json").read_bytes())
+
+
+def test_settings_keys_this_box_does_not_know_are_ignored(box: Store) -> None:
+    settings = _settings(box)
+    settings["loyalty_range"] = {"first": 10_000, "last": 19_999}
+    settings["coming_later"] = {"anything": 1}
+    settings["receipt"] = {"header": [f"line {i}" for i in range(20)], "footer": []}
+    parsed, _ = parse_settings(settings)
+    assert parsed.loyalty_range is not None and parsed.loyalty_range.first == 10_000
+    assert len(parsed.receipt.header) == 20
+    settings["store"] = {"store_id": "t-1", "timezone": "Mars/Olympus"}
+    with pytest.raises(BadConfig) as caught:
+        parse_settings(settings)
+    assert caught.value.field == "config.settings.store.timezone"

@@ -165,3 +165,23 @@ def test_number_format_puts_the_euro_after_the_amount() -> None:
 
     assert number_format("EUR").amount(Minor(123456, 2)) == "1.234,56 €"
     assert number_format("MXN").amount(Minor(123456, 2)) == "$1,234.56"
+
+
+def test_a_long_header_from_the_hub_is_cut_to_what_the_printer_takes(context_provider: ContextProvider) -> None:
+    from hardware.printer.receipt import MAX_FREE_LINES
+
+    context = context_provider.current()
+    priced = _priced(context, member=False)
+    settlement = settle(priced.totals.total_minor, "MXN", [CashTender(7000)], TenderContext(online=True))
+    receipt = build_receipt(
+        priced,
+        settlement,
+        language="es",
+        header=tuple(f"linea {i}" for i in range(20)),
+        footer=tuple(f"pie {i}" for i in range(20)),
+        pricing=Pricing.INCLUSIVE,
+        sale_id="s-2",
+        timezone=context.store.timezone,
+    )
+    assert len(receipt.header) == MAX_FREE_LINES and receipt.header[-1] == "Ticket s-2"
+    assert len(receipt.footer) == MAX_FREE_LINES

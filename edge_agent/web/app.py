@@ -249,9 +249,9 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
-    from edge_agent.web import pages_admin, pages_customers, pages_login, pages_receipts, pages_sale
+    from edge_agent.web import pages_admin, pages_customers, pages_login, pages_receipts, pages_sale, pages_stock
 
-    for module in (pages_login, pages_sale, pages_customers, pages_receipts, pages_admin):
+    for module in (pages_login, pages_sale, pages_customers, pages_receipts, pages_stock, pages_admin):
         app.include_router(module.router)
     return app
 

@@ -12,6 +12,7 @@ from edge_agent.catalogue import Catalogue
 from edge_agent.checkout import Checkout
 from edge_agent.context import BadConfig, ContextProvider, ShopContext
 from edge_agent.customers import CustomerBook
+from edge_agent.stock import StockBook
 from edge_agent.store import Store
 
 
@@ -24,6 +25,7 @@ class WebServices:
     catalogue: Catalogue
     customers: CustomerBook
     checkout: Checkout
+    stock: StockBook
 
     def shop(self) -> ShopContext:
         return self.context.current()

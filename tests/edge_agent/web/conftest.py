@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +25,8 @@ from edge_agent.checkout import Checkout
 from edge_agent.context import CONTEXT_KINDS, DEFAULTS_DIR, ContextProvider, body_sha256
 from edge_agent.customers import CustomerBook
 from edge_agent.payments import SimulatedAcquirer
-from edge_agent.store import Store, Transaction
+from edge_agent.stock import StockBook
+from edge_agent.store import Store
 from edge_agent.web import WebAppSettings, WebServices, create_app, create_cashier
 from hardware.printer.simulated import SimulatedPrinter
 
@@ -93,22 +94,6 @@ def seed(store: Store) -> None:
         apply_stock_rules(tx.conn, STOCK_RULES)
 
 
-class StockBook:
-    """On-hand counts moved by sales and refunds (stands in until the box's stock book is wired here)."""
-
-    def apply_sale(self, tx: Transaction, sale_id: str, lines: Sequence[tuple[str, int]]) -> None:
-        self._move(tx, "sale", sale_id, [(sku, -qty) for sku, qty in lines])
-
-    def apply_refund(self, tx: Transaction, refund_id: str, lines: Sequence[tuple[str, int]]) -> None:
-        self._move(tx, "refund", refund_id, list(lines))
-
-    @staticmethod
-    def _move(tx: Transaction, reason: str, ref: str, deltas: list[tuple[str, int]]) -> None:
-        now = tx.now.isoformat()
-        for sku, delta in deltas:
-            tx.conn.execute("UPDATE stock SET on_hand = on_hand + ?, updated_at = ? WHERE sku = ?", (delta, now, sku))
-
-
 def build_services(db_path: Path) -> WebServices:
     store = Store(db_path, tenant="acme", device="box-7", threads=True)
     seed(store)
@@ -117,10 +102,11 @@ def build_services(db_path: Path) -> WebServices:
     context = ContextProvider(store)
     catalogue = Catalogue(store, tax_categories=context.current().jurisdiction.category_ids)
     customers = CustomerBook(store, box_key=BOX_KEY)
+    stock = StockBook(store)
     checkout = Checkout(
         store,
         context,
-        StockBook(),
+        stock,
         customers,
         SimulatedAcquirer(),
         SimulatedPrinter(),
@@ -128,7 +114,9 @@ def build_services(db_path: Path) -> WebServices:
         lambda: datetime.now(UTC),
         catalogue=catalogue,
     )
-    return WebServices(store=store, context=context, catalogue=catalogue, customers=customers, checkout=checkout)
+    return WebServices(
+        store=store, context=context, catalogue=catalogue, customers=customers, checkout=checkout, stock=stock
+    )
 
 
 @dataclass

@@ -106,6 +106,7 @@ MAX_SALE_TENDERS: Final = wire.MAX_TENDERS
 """Tenders one sale takes, the points tender included."""
 MAX_LINE_QTY: Final = wire.MAX_QUANTITY
 MAX_REASON_CHARS: Final = 200
+MAX_CASHIER_CHARS: Final = 64
 MAX_LIMITED_PROMOTIONS: Final = 1_000
 """Promotions with usage limits counted per pricing; more than this many limited promotions is a config error."""
 
@@ -180,6 +181,15 @@ class CompletedRefund:
     points_reversed: int
     lines: tuple[wire.RefundLine, ...]
     print_error: str | None = None
+
+
+def _cashier(cashier: str | None) -> str | None:
+    if cashier is None:
+        return None
+    if not isinstance(cashier, str) or not 1 <= len(cashier) <= MAX_CASHIER_CHARS:
+        raise InvalidInput("cashier", f"give the cashier's id, 1 to {MAX_CASHIER_CHARS} characters")
+    _no_card_number(cashier, "cashier")
+    return cashier
 
 
 def _no_card_number(text: str | None, field: str) -> None:
@@ -539,9 +549,7 @@ class Checkout:
 
     def start(self, cashier: str | None = None) -> Sale:
         """Open a new sale session."""
-        if cashier is not None:
-            _no_card_number(cashier, "cashier")
-        return Sale(self, str(self.store.new_event_id()), cashier)
+        return Sale(self, str(self.store.new_event_id()), _cashier(cashier))
 
     def promotion_usage(self, context: ShopContext, customer: CachedCustomer | None) -> dict[str, PromotionUsage]:
         """How often each promotion with a usage limit was applied in this box's sales (refunds included:
@@ -784,8 +792,8 @@ class Checkout:
         proportion, stock is put back, and a ``refund`` event is emitted, in one transaction.
         """
         _no_card_number(reason, "reason")
-        _no_card_number(cashier, "cashier")
-        if len(reason) > MAX_REASON_CHARS:
+        _cashier(cashier)
+        if not isinstance(reason, str) or len(reason) > MAX_REASON_CHARS:
             raise InvalidInput("reason", f"at most {MAX_REASON_CHARS} characters")
         sale_pk, detail, customer, total_minor, earned = self._sale_row(sale_id)
         settlement = Settlement.model_validate(detail["settlement"])

@@ -439,3 +439,11 @@ def test_a_promotion_limited_to_one_use_per_customer_is_skipped_the_second_time(
         (explained,) = [p for p in done.priced.promotions if p.promotion_id == "lacteos-10"]
         outcomes.append((done.priced.totals.discount_minor, explained.status, explained.reason_code))
     assert outcomes == [(290, "applied", None), (0, "skipped", "cap_reached")]
+
+
+def test_a_bad_cashier_id_is_refused_before_anything_is_rung_up(checkout: Checkout) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        checkout.start(cashier="")
+    assert caught.value.field == "cashier"
+    with pytest.raises(CardNumberRefused):
+        checkout.start(cashier="4111111111111111")

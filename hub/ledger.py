@@ -45,7 +45,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -190,7 +190,15 @@ class Status(enum.StrEnum):
         return self in (Status.CREATED, Status.EXISTS)
 
 
-_HOW: Final = TransferFlag.PENDING | TransferFlag.POST_PENDING | TransferFlag.VOID_PENDING
+# Plain ints on the hot path: IntFlag arithmetic costs microseconds per operation.
+_PENDING: Final = int(TransferFlag.PENDING)
+_POST: Final = int(TransferFlag.POST_PENDING)
+_VOID: Final = int(TransferFlag.VOID_PENDING)
+_OFFLINE: Final = int(TransferFlag.OFFLINE)
+_HOW: Final = _PENDING | _POST | _VOID
+_RESOLVE: Final = _POST | _VOID
+_DEBITS_LIMITED: Final = int(AccountFlag.DEBITS_LIMITED)
+_CREDITS_LIMITED: Final = int(AccountFlag.CREDITS_LIMITED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -478,6 +486,7 @@ class _Batch:
     new_uses: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str, int]] = field(default_factory=list)
     overdrafts: list[dict[str, Any]] = field(default_factory=list)
     reversal_refs: set[uuid.UUID] = field(default_factory=set)
+    expiry_days: dict[tuple[date, int], date] = field(default_factory=dict)
     """Transfers this batch reverses: their lot spending is tracked as it happens."""
 
 
@@ -520,19 +529,24 @@ def apply_transfers(
         batch.uses.update(io.load_uses(reversal_refs))
 
     account_ids: set[uuid.UUID] = set()
+    debited: set[uuid.UUID] = set()
     for t in transfers:
         if t.debit_account_id is not None:
             account_ids.add(t.debit_account_id)
+            debited.add(t.debit_account_id)
         if t.credit_account_id is not None:
             account_ids.add(t.credit_account_id)
         if t.pending_id is not None and (p := batch.stored.get(t.pending_id)) is not None:
             account_ids.update((p.debit, p.credit))
-    for acct in io.lock_accounts(account_ids):
-        batch.accounts[acct.id] = acct
+            debited.add(p.debit)
+    for locked in io.lock_accounts(account_ids):
+        batch.accounts[locked.id] = locked
+    # Only accounts that may be debited spend lots; a credit adds a lot without reading the others.
     customers = {a for a, acct in batch.accounts.items() if acct.kind == Kind.CUSTOMER}
+    spenders = debited & customers
     restore_lots = {lot for spent in batch.uses.values() for lot in spent}
-    if customers:
-        for lot in io.load_lots(customers, restore_lots):
+    if spenders or restore_lots:
+        for lot in io.load_lots(spenders, restore_lots):
             batch.lots[lot.id] = lot
             if lot.remaining > 0:
                 batch.lots_by_account[lot.account_id].append(lot)
@@ -574,14 +588,15 @@ def _apply_one(b: _Batch, t: Transfer) -> Status:
     known = b.stored.get(t.id)
     if known is not None:
         return Status.EXISTS if _same(t, known) else Status.EXISTS_WITH_DIFFERENT_FIELDS
-    how = t.flags & _HOW
-    if how not in (TransferFlag.NONE, TransferFlag.PENDING, TransferFlag.POST_PENDING, TransferFlag.VOID_PENDING):
+    flags = int(t.flags)
+    how = flags & _HOW
+    if how not in (0, _PENDING, _POST, _VOID):
         return Status.INVALID_FLAGS
-    if (t.pending_id is not None) != bool(how & (TransferFlag.POST_PENDING | TransferFlag.VOID_PENDING)):
+    if (t.pending_id is not None) != bool(how & _RESOLVE):
         return Status.INVALID_FLAGS
     if t.amount is not None and (isinstance(t.amount, bool) or t.amount <= 0):
         return Status.AMOUNT_MUST_BE_POSITIVE
-    if how & (TransferFlag.POST_PENDING | TransferFlag.VOID_PENDING):
+    if how & _RESOLVE:
         return _resolve_pending(b, t, how)
     if t.amount is None:
         return Status.AMOUNT_MUST_BE_POSITIVE
@@ -615,13 +630,13 @@ def _apply_one(b: _Batch, t: Transfer) -> Status:
         if how or expiring is None or expiring.account_id != dr.id or t.amount > expiring.remaining:
             return Status.EXPIRY_LOT_MISMATCH
     shortfall = _shortfall(dr, cr, t.amount)
-    offline = bool(t.flags & TransferFlag.OFFLINE)
+    offline = bool(flags & _OFFLINE)
     if shortfall and not offline:
         return Status.EXCEEDS_FLOOR
     effective = as_utc(t.effective_at) if t.effective_at is not None else b.now
     state = State.PENDING if how else State.POSTED
     row = _Stored(
-        t.id, dr.tenant, dr.program, dr.id, cr.id, t.amount, str(t.code), t.ref, None, int(t.flags), state, effective
+        t.id, dr.tenant, dr.program, dr.id, cr.id, t.amount, str(t.code), t.ref, None, flags, state, effective
     )
     _write(b, row)
     if shortfall:
@@ -654,18 +669,18 @@ def _apply_one(b: _Batch, t: Transfer) -> Status:
 
 def _shortfall(dr: _Account, cr: _Account, amount: int) -> tuple[str, int] | None:
     """Which side would end below its floor, and its available balance after the transfer."""
-    if dr.flags & AccountFlag.DEBITS_LIMITED:
+    if dr.flags & _DEBITS_LIMITED:
         after = dr.cpo - dr.dpo - dr.dp - amount
         if after < dr.floor:
             return ("debit", after)
-    if cr.flags & AccountFlag.CREDITS_LIMITED:
+    if cr.flags & _CREDITS_LIMITED:
         after = cr.dpo - cr.cpo - cr.cp - amount
         if after < cr.floor:
             return ("credit", after)
     return None
 
 
-def _resolve_pending(b: _Batch, t: Transfer, how: TransferFlag) -> Status:
+def _resolve_pending(b: _Batch, t: Transfer, how: int) -> Status:
     assert t.pending_id is not None
     p = b.stored.get(t.pending_id)
     if p is None:
@@ -679,14 +694,14 @@ def _resolve_pending(b: _Batch, t: Transfer, how: TransferFlag) -> Status:
         (t.debit_account_id is not None and t.debit_account_id != p.debit)
         or (t.credit_account_id is not None and t.credit_account_id != p.credit)
         or t.code != p.code
-        or t.flags & TransferFlag.PENDING
+        or int(t.flags) & _PENDING
     ):
         return Status.PENDING_FIELDS_DIFFER
     amount = p.amount if t.amount is None else t.amount
-    if amount > p.amount or (how & TransferFlag.VOID_PENDING and amount != p.amount):
+    if amount > p.amount or (how & _VOID and amount != p.amount):
         return Status.EXCEEDS_PENDING_AMOUNT
     dr, cr = b.accounts[p.debit], b.accounts[p.credit]
-    state = State.POSTED if how & TransferFlag.POST_PENDING else State.VOIDED
+    state = State.POSTED if how & _POST else State.VOIDED
     effective = as_utc(t.effective_at) if t.effective_at is not None else b.now
     row = _Stored(
         t.id, p.tenant, p.program, p.debit, p.credit, amount, p.code, t.ref, p.id, int(t.flags), state, effective
@@ -761,6 +776,14 @@ def _spend(
     return taken, left
 
 
+def _expiry(b: _Batch, earned_at: datetime, months: int) -> datetime:
+    key = (earned_at.date(), months)
+    day = b.expiry_days.get(key)
+    if day is None:
+        day = b.expiry_days[key] = add_months(earned_at, months).date()
+    return earned_at.replace(year=day.year, month=day.month, day=day.day)
+
+
 def _credit(
     b: _Batch,
     row: _Stored,
@@ -812,7 +835,7 @@ def _credit(
         lot_id = row.id if position == 0 else uuid.uuid5(row.id, str(position))
         expires_at = part_expiry
         if expires_at is None and expiry_months:
-            expires_at = add_months(row.effective_at, expiry_months)
+            expires_at = _expiry(b, row.effective_at, expiry_months)
         pay = min(cr.debt, points)
         cr.debt -= pay
         lot = _Lot(
@@ -847,7 +870,7 @@ class _IO:
         refs = [str(o) for o in originals]
         rows = self.conn.execute(
             sa.select(t.c.ref, sa.func.sum(t.c.amount))
-            .where(t.c.code == Code.REVERSE.value, t.c.ref.in_(refs))
+            .where(t.c.code == sa.literal_column("'reverse'"), t.c.ref.in_(refs))  # matches the partial index
             .group_by(t.c.ref)
         )
         return {uuid.UUID(ref): int(total) for ref, total in rows}
@@ -1012,32 +1035,46 @@ def _stored(r: Any) -> _Stored:
     return _Stored(r[0], r[1], r[2], r[3], r[4], int(r[5]), r[6], r[7], r[8], int(r[9]), r[10], as_utc(r[11]))
 
 
-def _copy_text(value: object) -> str:
-    if value is None:
-        return "\\N"
-    if isinstance(value, datetime):
-        return value.isoformat()
-    text = str(value)
-    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
-        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    return text
+_TRANSFER_TYPES: Final = (
+    "uuid",
+    "text",
+    "text",
+    "uuid",
+    "uuid",
+    "int8",
+    "text",
+    "text",
+    "uuid",
+    "int4",
+    "text",
+    "timestamptz",
+    "timestamptz",
+)
+_LOT_TYPES: Final = ("uuid", "uuid", "uuid", "text", "int8", "int8", "int8", "timestamptz", "timestamptz")
+_USE_TYPES: Final = ("uuid", "uuid", "uuid", "text", "int8")
 
 
 class _PgIO(_IO):
     """PostgreSQL: id lists as arrays, new rows through COPY, changed rows in one UPDATE .. FROM unnest."""
 
+    @staticmethod
+    def _array(values: Iterable[object]) -> str:
+        # An array literal travels as one text value: much cheaper than adapting each element.
+        return "{" + ",".join(map(str, values)) + "}"
+
     def _cursor(self) -> Any:
-        return self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        # Binary results: uuids and timestamps arrive without text parsing.
+        return self.conn.connection.driver_connection.cursor(binary=True)  # type: ignore[union-attr]
 
     def load_transfers(self, ids: set[uuid.UUID], pending_refs: set[uuid.UUID]) -> Iterable[_Stored]:
         sql = (
             "SELECT id, tenant, program, debit_account_id, credit_account_id, amount, code, ref, pending_id, flags, "
             "state, effective_at FROM ledger_transfer WHERE id = ANY(%s::uuid[])"
         )
-        args: list[Any] = [list(ids)]
+        args: list[Any] = [self._array(ids)]
         if pending_refs:
             sql += " OR pending_id = ANY(%s::uuid[])"
-            args.append(list(pending_refs))
+            args.append(self._array(pending_refs))
         with self._cursor() as cur:
             cur.execute(sql, args)
             rows = cur.fetchall()
@@ -1050,58 +1087,83 @@ class _PgIO(_IO):
                 "a.debits_posted, a.credits_pending, a.credits_posted, a.lot_debt_points, p.lot_expiry_months "
                 "FROM ledger_account a JOIN ledger_program p ON p.tenant = a.tenant AND p.program = a.program "
                 "WHERE a.id = ANY(%s::uuid[]) ORDER BY a.id FOR UPDATE OF a",
-                [list(ids)],
+                [self._array(ids)],
             )
             rows = cur.fetchall()
         return [_Account(*r) for r in rows]
 
     def load_lots(self, accounts: set[uuid.UUID], ids: set[uuid.UUID]) -> Iterable[_Lot]:
+        sql = (
+            "SELECT id, account_id, transfer_id, funder, points, remaining, expired_points, earned_at, expires_at "
+            "FROM ledger_lot WHERE account_id = ANY(%s::uuid[]) AND remaining > 0"
+        )
+        args = [self._array(accounts)]
+        if ids:
+            # A separate branch keeps the index on account_id usable.
+            sql += " UNION SELECT id, account_id, transfer_id, funder, points, remaining, expired_points, earned_at, "
+            sql += "expires_at FROM ledger_lot WHERE id = ANY(%s::uuid[])"
+            args.append(self._array(ids))
         with self._cursor() as cur:
-            cur.execute(
-                "SELECT id, account_id, transfer_id, funder, points, remaining, expired_points, earned_at, expires_at "
-                "FROM ledger_lot WHERE (account_id = ANY(%s::uuid[]) AND remaining > 0) OR id = ANY(%s::uuid[])",
-                [list(accounts), list(ids)],
-            )
+            cur.execute(sql, args)
             rows = cur.fetchall()
         return [_Lot(*r) for r in rows]
 
-    def _copy(self, table: str, columns: str, lines: list[str]) -> None:
-        with self._cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            for start in range(0, len(lines), 2000):
-                copy.write("".join(lines[start : start + 2000]))
+    def _copy(self, table: str, columns: str, types: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+        # Binary COPY: no text formatting here and no text parsing in the server (several times faster).
+        with self._cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(types)
+            for row in rows:
+                copy.write_row(row)
 
     def insert_transfers(self, rows: list[_Stored], now: datetime) -> None:
-        stamp = now.isoformat()
-        e = _copy_text
         self._copy(
             "ledger_transfer",
             "id, tenant, program, debit_account_id, credit_account_id, amount, code, ref, pending_id, flags, state, "
             "effective_at, created_at",
-            [
-                f"{s.id}\t{e(s.tenant)}\t{e(s.program)}\t{s.debit}\t{s.credit}\t{s.amount}\t{s.code}\t{e(s.ref)}\t"
-                f"{e(s.pending_id)}\t{s.flags}\t{s.state}\t{s.effective_at.isoformat()}\t{stamp}\n"
+            _TRANSFER_TYPES,
+            (
+                (
+                    s.id,
+                    s.tenant,
+                    s.program,
+                    s.debit,
+                    s.credit,
+                    s.amount,
+                    s.code,
+                    s.ref,
+                    s.pending_id,
+                    s.flags,
+                    s.state,
+                    s.effective_at,
+                    now,
+                )
                 for s in rows
-            ],
+            ),
         )
 
     def insert_lots(self, lots: list[_Lot]) -> None:
-        e = _copy_text
         self._copy(
             "ledger_lot",
             "id, account_id, transfer_id, funder, points, remaining, expired_points, earned_at, expires_at",
-            [
-                f"{x.id}\t{x.account_id}\t{x.transfer_id}\t{e(x.funder)}\t{x.points}\t{x.remaining}\t{x.expired}\t"
-                f"{x.earned_at.isoformat()}\t{e(x.expires_at)}\n"
+            _LOT_TYPES,
+            (
+                (
+                    x.id,
+                    x.account_id,
+                    x.transfer_id,
+                    x.funder,
+                    x.points,
+                    x.remaining,
+                    x.expired,
+                    x.earned_at,
+                    x.expires_at,
+                )
                 for x in lots
-            ],
+            ),
         )
 
     def insert_uses(self, uses: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str, int]]) -> None:
-        self._copy(
-            "ledger_lot_use",
-            "for_transfer_id, lot_id, transfer_id, kind, amount",
-            [f"{f}\t{lot}\t{t}\t{k}\t{n}\n" for f, lot, t, k, n in uses],
-        )
+        self._copy("ledger_lot_use", "for_transfer_id, lot_id, transfer_id, kind, amount", _USE_TYPES, uses)
 
     def update_accounts(self, accounts: list[_Account]) -> None:
         with self._cursor() as cur:
@@ -1110,12 +1172,12 @@ class _PgIO(_IO):
                 "credits_posted = v.cpo, lot_debt_points = v.debt FROM unnest(%s::uuid[], %s::int8[], %s::int8[], "
                 "%s::int8[], %s::int8[], %s::int8[]) AS v(id, dp, dpo, cp, cpo, debt) WHERE a.id = v.id",
                 [
-                    [x.id for x in accounts],
-                    [x.dp for x in accounts],
-                    [x.dpo for x in accounts],
-                    [x.cp for x in accounts],
-                    [x.cpo for x in accounts],
-                    [x.debt for x in accounts],
+                    self._array(x.id for x in accounts),
+                    self._array(x.dp for x in accounts),
+                    self._array(x.dpo for x in accounts),
+                    self._array(x.cp for x in accounts),
+                    self._array(x.cpo for x in accounts),
+                    self._array(x.debt for x in accounts),
                 ],
             )
 
@@ -1124,7 +1186,11 @@ class _PgIO(_IO):
             cur.execute(
                 "UPDATE ledger_lot l SET remaining = v.rem, expired_points = v.exp "
                 "FROM unnest(%s::uuid[], %s::int8[], %s::int8[]) AS v(id, rem, exp) WHERE l.id = v.id",
-                [[x.id for x in lots], [x.remaining for x in lots], [x.expired for x in lots]],
+                [
+                    self._array(x.id for x in lots),
+                    self._array(x.remaining for x in lots),
+                    self._array(x.expired for x in lots),
+                ],
             )
 
 

@@ -359,7 +359,7 @@ def test_overdrafted_points_are_charged_to_the_distributor_at_settlement(conn: C
 
 
 def test_the_liability_report_values_unspent_points_per_funder(conn: Connection) -> None:
-    apply(conn, earn(300), earn(200, funder=ISS_A), earn(10, to=BEA))
+    apply(conn, earn(300), earn(200, funder=ISS_A, at=T0 + timedelta(days=1)), earn(10, to=BEA))
     apply(conn, redeem(100, at_shop=SHOP_B), redeem(20, flags=lg.TransferFlag.PENDING))
     report = rep.liability(conn, TENANT, PROGRAM)
     assert report.outstanding_points == 410 and report.outstanding_minor == 4100

@@ -38,6 +38,7 @@ FIELD_OF: Final = {
     "qty": "qty",
     "customer": "customer",
     "points": "points",
+    "redeem_points": "points",
     "tenders": "amount",
     "amount_minor": "amount",
     "approval_code": "approval_code",
@@ -187,29 +188,21 @@ async def scan(request: Request) -> Response:
     count = qty
     try:
         await state.run(lambda s: open_sale(s, session).add_barcode(code, count))
-    except UnknownBarcode:
-        errors.add("code", N_("No item has this barcode."))
-        return await show_sale(
-            request, state, session, errors=errors, values={"code": code, "unknown_code": code}, status_code=422
-        )
-    except BadScan:
-        # Not a barcode: the cashier typed a name or a SKU, so search for it.
+    except (UnknownBarcode, BadScan) as exc:
+        # Not a known barcode: the cashier may have typed a name or a SKU, so search for it.
         try:
             results = await state.run(lambda s: s.catalogue.search(code))
-        except InvalidInput as exc:
-            errors.add_invalid(exc, {"text": "code"})
-            return await show_sale(request, state, session, errors=errors, values=form, status_code=422)
-        if not results:
+        except InvalidInput:
+            results = []
+        if results:
+            return await show_sale(request, state, session, values={"code": code}, results=results)
+        if isinstance(exc, UnknownBarcode):
+            errors.add("code", N_("No item has this barcode."))
+            values = {"code": code, "unknown_code": code}
+        else:
             errors.add("code", N_("Nothing matches this search."))
-        return await show_sale(
-            request,
-            state,
-            session,
-            errors=errors,
-            values={"code": code},
-            results=results,
-            status_code=200 if results else 422,
-        )
+            values = {"code": code}
+        return await show_sale(request, state, session, errors=errors, values=values, status_code=422)
     except InvalidInput as exc:
         errors.add(_field(exc) or "code", N_("The till refused this."), detail=exc.problem)
         return await show_sale(request, state, session, errors=errors, values=form, status_code=422)

@@ -7,6 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
+from edge_agent.checkout import Sale, SaleState
 from edge_agent.web.app import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -92,8 +93,9 @@ async def logout(request: Request) -> Response:
     session = session_of(request)
     await checked_form(request, session)
     state.sessions.close(session.token)
-    if session.sale is not None:
-        sale = session.sale
+    sale = session.sale
+    if isinstance(sale, Sale) and sale.state is SaleState.OPEN:
+        # Nothing of an open sale is written yet; cancelling gives back any wallet payment already approved.
         await state.run(lambda _s: sale.cancel())
     response = redirect("/login")
     response.delete_cookie(SESSION_COOKIE, path="/")

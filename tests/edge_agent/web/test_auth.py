@@ -161,3 +161,9 @@ def test_sessions_expire_after_idling_and_the_oldest_gives_way_when_full() -> No
     assert registry.get(second.token) is second
     now[0] = 11.0
     assert registry.get(third.token) is None
+
+
+def test_signing_out_mid_sale_cancels_it_and_writes_nothing(client: TestClient, cashier: str, box: Box) -> None:
+    assert client.post("/sale/scan", data={"csrf": cashier, "code": "7501234000109"}).status_code == 303
+    assert client.post("/logout", data={"csrf": cashier}).status_code == 303
+    assert box.query("SELECT count(*) FROM sale") == [(0,)]

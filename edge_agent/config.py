@@ -7,6 +7,7 @@
     tenant = "acme"                      # the distributor's tenant id, lower case
     device = "box-0042"                  # this box's device id (the CN of its certificate)
     data_dir = "/var/lib/mostrador"      # database, sealing key and receipts live here
+    tenant_key_file = "/etc/mostrador/tenant.key"  # opens fingerprint templates the hub sends (optional)
 
     [mqtt]
     host = "hub.example.com"
@@ -87,6 +88,7 @@ class AgentConfig:
     tenant: str
     device: str
     data_dir: Path = Path("/var/lib/mostrador")
+    tenant_key_file: Path | None = None
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     web: WebSettings = field(default_factory=WebSettings)
     hardware: HardwareSettings = field(default_factory=HardwareSettings)
@@ -95,13 +97,9 @@ class AgentConfig:
     def database(self) -> Path:
         return self.data_dir / "box.sqlite3"
 
-    @property
-    def sealing_key(self) -> Path:
-        return self.data_dir / "sealing.key"
-
 
 _SECTIONS: Final[dict[str, dict[str, type]]] = {
-    "box": {"tenant": str, "device": str, "data_dir": str},
+    "box": {"tenant": str, "device": str, "data_dir": str, "tenant_key_file": str},
     "mqtt": {
         "host": str,
         "port": int,
@@ -186,6 +184,7 @@ def load_config(path: Path | str = DEFAULT_CONFIG_PATH) -> AgentConfig:
         tenant=box["tenant"],
         device=box["device"],
         data_dir=Path(box.get("data_dir", "/var/lib/mostrador")),
+        tenant_key_file=Path(box["tenant_key_file"]) if "tenant_key_file" in box else None,
         mqtt=MqttSettings(
             host=mq.get("host", "localhost"),
             port=_port(path, "mqtt.port", mq.get("port", 8883 if tls else 1883)),

@@ -78,7 +78,7 @@ class WebApp:
     def __init__(self, gate: ServiceGate[WebServices], settings: WebAppSettings) -> None:
         self.gate = gate
         self.settings = settings
-        self.sessions = settings.sessions or SessionRegistry()
+        self.sessions = settings.sessions if settings.sessions is not None else SessionRegistry()
         self.languages = Languages(settings.locales)
         self.hasher = settings.pin_hasher or PasswordHasher()
         self.templates = jinja2.Environment(

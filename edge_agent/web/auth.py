@@ -275,6 +275,16 @@ class SessionRegistry:
             self._sessions.move_to_end(token)
             return session
 
+    def most_recent(self) -> WebSession | None:
+        """The live session used last (the counter's scanner adds to its sale); None when nobody is signed in."""
+        now = self._monotonic()
+        with self._lock:
+            for token in reversed(self._sessions):
+                session = self._sessions[token]
+                if now - session.seen_s <= self._idle_s and now - session.started_s <= self._max_age_s:
+                    return session
+        return None
+
     def close(self, token: str) -> WebSession | None:
         with self._lock:
             return self._sessions.pop(token, None)

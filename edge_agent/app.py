@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import uvicorn
 
@@ -54,6 +54,7 @@ from hardware.printer import Printer
 from hardware.scanner import BarcodeScanner
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 READY_TIMEOUT_S: Final = 30.0
 """How long :meth:`EdgeAgent.start` waits for the web UI to listen before giving up."""
@@ -275,8 +276,12 @@ class EdgeAgent:
     def _close_services(self, services: WebServices) -> None:
         services.store.close()
 
-    def _gate_call(self, fn: Callable[[WebServices], Any]) -> Any:
-        return self.app.state.web.gate.call(fn)
+    def call(self, fn: Callable[[WebServices], T]) -> T:
+        """Run ``fn`` with the box's services on the service thread (after :meth:`start`); returns its result."""
+        result: T = self.app.state.web.gate.call(fn)
+        return result
+
+    _gate_call = call
 
     def _serve(self) -> None:
         web = self.config.web

@@ -89,13 +89,14 @@ class AgentConfig:
     device: str
     data_dir: Path = Path("/var/lib/mostrador")
     tenant_key_file: Path | None = None
+    database_name: str = "box.sqlite3"
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     web: WebSettings = field(default_factory=WebSettings)
     hardware: HardwareSettings = field(default_factory=HardwareSettings)
 
     @property
     def database(self) -> Path:
-        return self.data_dir / "box.sqlite3"
+        return self.data_dir / self.database_name
 
 
 _SECTIONS: Final[dict[str, dict[str, type]]] = {

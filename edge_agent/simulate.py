@@ -61,10 +61,11 @@ def random_sale(rng: random.Random, store: str, currency: str) -> SaleDraft:
     return SaleDraft(store=store, currency=currency, lines=lines)
 
 
-def _write_stats(path: Path, store: Store, relay: Relay) -> None:
+def _write_stats(path: Path, store: Store, relay: Relay, extra: dict[str, object] | None = None) -> None:
     totals = store.totals()
     stats = relay.stats
-    doc = {
+    doc: dict[str, object] = {
+        **(extra or {}),
         "device": store.device,
         "sales": totals.sales,
         "totals_minor": totals.by_currency,
@@ -102,6 +103,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--stats-every-s", type=float, default=0.5)
     p.add_argument("--ack-timeout-s", type=float, default=5.0)
     p.add_argument("--window", type=int, default=256)
+    p.add_argument(
+        "--counter",
+        action="store_true",
+        help="run the whole counter application (checkout, customers, stock, mPOS, simulated devices) with a "
+        "simulated cashier, instead of writing bare sales",
+    )
+    p.add_argument("--web-port", type=int, default=0, help="with --counter: the mPOS port (0: any free port)")
     return p
 
 
@@ -130,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    if args.counter:
+        return _run_counter(args, password, stop)
     store = Store(args.db, tenant=args.tenant, device=args.device)
     relay = Relay(args.db, config)
     relay.start()
@@ -168,6 +178,76 @@ def main(argv: list[str] | None = None) -> int:
         _write_stats(args.stats, store, relay)
     depth = store.outbox_depth()
     store.close()
+    if depth:
+        log.warning("%d events still wait for the hub; they go out at the next start", depth)
+        return 3
+    return 0
+
+
+def _run_counter(args: argparse.Namespace, password: str | None, stop: threading.Event) -> int:
+    """The demo's shops: the real counter application, every device simulated, a simulated cashier."""
+    from edge_agent.app import EdgeAgent
+    from edge_agent.config import AgentConfig, HardwareSettings, MqttSettings, WebSettings
+    from edge_agent.counter_sim import SimulatedCashier
+
+    db = Path(args.db)
+    config = AgentConfig(
+        tenant=args.tenant,
+        device=args.device,
+        data_dir=db.parent,
+        database_name=db.name,
+        mqtt=MqttSettings(host=args.mqtt_host, port=args.mqtt_port, username=args.mqtt_user, password=password),
+        web=WebSettings(host="127.0.0.1", port=args.web_port),
+        hardware=HardwareSettings(simulate=("all",)),
+    )
+    agent = EdgeAgent(config)
+    agent.start()
+    assert agent.relay is not None
+    cashier = SimulatedCashier(random.Random(args.seed))
+    store = Store(db, tenant=args.tenant, device=args.device)
+
+    def extra() -> dict[str, object]:
+        s = cashier.stats
+        return {
+            "mpos_url": f"http://127.0.0.1:{agent.port}/",
+            "enrolments": s.enrolments,
+            "refunds": s.refunds,
+            "points_tenders": s.points_tenders,
+            "refused": s.refused,
+            "last_problem": s.last_problem,
+        }
+
+    started = time.monotonic()
+    next_sale = next_stats = started
+    selling = args.rate > 0
+    while not stop.is_set():
+        now = time.monotonic()
+        if selling and (
+            (args.max_sales and cashier.stats.sales >= args.max_sales)
+            or (args.seconds and now - started >= args.seconds)
+        ):
+            selling = False
+        if selling and now >= next_sale:
+            agent.call(cashier.ring_up)
+            agent.relay.notify()
+            next_sale += 1.0 / args.rate
+        if args.stats and now >= next_stats:
+            _write_stats(args.stats, store, agent.relay, extra())
+            next_stats = now + args.stats_every_s
+        if not selling and args.exit_when_drained and store.outbox_depth() == 0:
+            break
+        wait = min(next_sale - time.monotonic() if selling else 0.05, 0.05)
+        stop.wait(max(wait, 0.0))
+    deadline = time.monotonic() + args.drain_s
+    while time.monotonic() < deadline and store.outbox_depth() > 0:
+        time.sleep(0.05)
+    agent.stop()
+    if args.stats:
+        _write_stats(args.stats, store, agent.relay, extra())
+    depth = store.outbox_depth()
+    store.close()
+    if cashier.stats.refused:
+        log.info("%d tickets refused by the till; last: %s", cashier.stats.refused, cashier.stats.last_problem)
     if depth:
         log.warning("%d events still wait for the hub; they go out at the next start", depth)
         return 3

@@ -43,6 +43,8 @@ class HubFigures:
     sales: int
     by_device: dict[str, tuple[int, dict[str, int]]]
     dead_letters: int
+    events: dict[tuple[str, str], int]
+    """Other business events per (device, type): refunds, enrolments, stock alerts, reorders..."""
 
 
 def hub_figures(engine: sa.Engine) -> HubFigures:
@@ -53,11 +55,19 @@ def hub_figures(engine: sa.Engine) -> HubFigures:
             .group_by(db.sale.c.device, db.sale.c.currency)
         ).all()
         dead = int(conn.execute(sa.select(sa.func.count()).select_from(db.dead_letter)).scalar_one())
+        events = {
+            (str(device), str(type_)): int(n)
+            for device, type_, n in conn.execute(
+                sa.select(db.business_event.c.device, db.business_event.c.type, sa.func.count())
+                .where(db.business_event.c.tenant == TENANT)
+                .group_by(db.business_event.c.device, db.business_event.c.type)
+            )
+        }
     by_device: dict[str, tuple[int, dict[str, int]]] = {}
     for device, currency, count, total in rows:
         n, totals = by_device.get(device, (0, {}))
         by_device[device] = (n + int(count), {**totals, currency: int(total)})
-    return HubFigures(sum(n for n, _ in by_device.values()), by_device, dead)
+    return HubFigures(sum(n for n, _ in by_device.values()), by_device, dead, events)
 
 
 def money(amount_minor: int, currency: str) -> str:
@@ -67,20 +77,26 @@ def money(amount_minor: int, currency: str) -> str:
 
 def live_table(boxes: list[BoxProcess], hub: HubFigures, elapsed_s: float, total_s: float) -> Table:
     table = Table(title=f"Mostrador demo: {elapsed_s:4.0f} s of {total_s:.0f} s (Ctrl-C to stop early)")
-    for col in ("box", "sales made", "outbox depth", "acked", "connected", "sales at hub"):
+    columns = ("box", "sales made", "new members", "refunds", "outbox depth", "acked", "connected", "sales at hub")
+    for col in columns:
         table.add_column(col, justify="right")
     for box in boxes:
         s = box.stats()
         table.add_row(
             box.name,
             str(s.get("sales", "-")),
+            str(s.get("enrolments", "-")),
+            str(s.get("refunds", "-")),
             str(s.get("outbox_depth", "-")),
             str(s.get("acked", "-")),
             "yes" if s.get("connected") else "no",
             str(hub.by_device.get(box.name, (0, {}))[0]),
         )
     table.add_section()
-    table.add_row("hub", "", "", "", "", f"{hub.sales} stored, {hub.dead_letters} dead letters")
+    others = sum(hub.events.values())
+    table.add_row(
+        "hub", "", "", "", "", "", "", f"{hub.sales} sales, {others} other events, {hub.dead_letters} dead letters"
+    )
     return table
 
 
@@ -90,7 +106,8 @@ def _amounts(totals: dict[str, int]) -> str:
 
 def reconcile(console: Console, boxes: list[BoxProcess], hub: HubFigures) -> bool:
     table = Table(title="Reconciliation: boxes against the hub")
-    for col in ("box", "sales at box", "sales at hub", "total at box", "total at hub", "verdict"):
+    columns = ("box", "sales at box", "sales at hub", "total at box", "total at hub", "refunds box/hub", "verdict")
+    for col in columns:
         table.add_column(col, justify="right")
     ok = True
     for box in boxes:
@@ -98,7 +115,14 @@ def reconcile(console: Console, boxes: list[BoxProcess], hub: HubFigures) -> boo
         box_sales = int(s.get("sales", 0))
         box_totals = {str(k): int(v) for k, v in dict(s.get("totals_minor", {})).items()}
         hub_sales, hub_totals = hub.by_device.get(box.name, (0, {}))
-        agree = box_sales == hub_sales and box_totals == hub_totals and int(s.get("outbox_depth", 1)) == 0
+        box_refunds = int(s.get("refunds", 0))
+        hub_refunds = hub.events.get((box.name, "refund"), 0)
+        agree = (
+            box_sales == hub_sales
+            and box_totals == hub_totals
+            and box_refunds == hub_refunds
+            and int(s.get("outbox_depth", 1)) == 0
+        )
         ok &= agree
         table.add_row(
             box.name,
@@ -106,6 +130,7 @@ def reconcile(console: Console, boxes: list[BoxProcess], hub: HubFigures) -> boo
             str(hub_sales),
             _amounts(box_totals),
             _amounts(hub_totals),
+            f"{box_refunds}/{hub_refunds}",
             "[green]agree[/]" if agree else "[red]DIFFER[/]",
         )
     console.print(table)
@@ -135,9 +160,12 @@ def run(seconds: float, workdir: Path, console: Console) -> int:
         console.print(f"broker on 127.0.0.1:{broker.port}, hub database {workdir / 'hub.sqlite3'}")
         hub = HubProcess(workdir / "hub", broker, db_url).start()
         boxes = [
-            BoxProcess(workdir / name, broker, tenant=TENANT, device=name, rate=rate, seed=i).start()
+            BoxProcess(
+                workdir / name, broker, tenant=TENANT, device=name, rate=rate, seed=i, extra=["--counter"]
+            ).start()
             for i, (name, rate) in enumerate(BOX_RATES.items(), start=1)
         ]
+        _print_mpos(console, boxes)
         started = time.monotonic()
         _watch(console, boxes, hub, engine, started, seconds, lambda: stop_requested)
         console.print("stopping the boxes and waiting for the hub to acknowledge everything...")
@@ -192,6 +220,17 @@ def _watch(
             next_print = now + PLAIN_EVERY_S
         _check_alive(hub, boxes)
         time.sleep(REFRESH_S)
+
+
+def _print_mpos(console: Console, boxes: list[BoxProcess]) -> None:
+    """Each box's mPOS address, so a person can watch a shop's screens in a browser while the demo runs."""
+    deadline = time.monotonic() + 30.0
+    while time.monotonic() < deadline and not all(box.stats().get("mpos_url") for box in boxes):
+        time.sleep(0.1)
+    for box in boxes:
+        url = box.stats().get("mpos_url")
+        if url:
+            console.print(f"{box.name}: mPOS at {url} (cashiers are simulated; add one with edge_agent add-cashier)")
 
 
 def _check_alive(hub: HubProcess, boxes: list[BoxProcess]) -> None:

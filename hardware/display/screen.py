@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import qrcode
@@ -26,6 +26,8 @@ MAX_LINE_CHARS = 200
 
 #: Longest QR content, in bytes: version 3 (29 modules) at 2 px per module is the largest that fits 64 px.
 MAX_QR_BYTES = 40
+MAX_CACHED_QR = 64
+"""QR codes kept ready to draw (the loyalty and payment codes of the sales in progress)."""
 
 #: Sizes tried for the large line, largest first, in pixels.
 LARGE_SIZES_PX = (24, 20, 16)
@@ -94,11 +96,13 @@ def _draw_icon(draw: ImageDraw.ImageDraw, icon: Icon, x: int, y: int) -> None:
         draw.rectangle([x + s // 2 - 1, y + s - 4, x + s // 2 + 1, y + s - 2], fill=0)
 
 
-def _qr_matrix(data: str) -> list[list[bool]]:
+@lru_cache(maxsize=MAX_CACHED_QR)
+def _qr_matrix(data: str) -> tuple[tuple[bool, ...], ...]:
+    # Cached: the same loyalty or payment QR is drawn on every screen of a sale, and making one costs ms.
     code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
     code.add_data(data.encode())
     code.make(fit=True)
-    return [[bool(cell) for cell in row] for row in code.get_matrix()]
+    return tuple(tuple(bool(cell) for cell in row) for row in code.get_matrix())
 
 
 def _draw_qr(image: Image.Image, data: str) -> int:

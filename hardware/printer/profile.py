@@ -18,12 +18,14 @@ from __future__ import annotations
 import enum
 import unicodedata
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from hardware.errors import ConfigError
 
 #: Width of one column at font A, in printer dots (203 dpi: 12 x 24 dot characters).
 CELL_WIDTH_PX = 12
+MAX_CACHED_CHARS = 8192
+"""Characters whose printable form is remembered per code page (a shop's receipts use a few hundred)."""
 CELL_HEIGHT_PX = 24
 
 #: Last-resort spellings for characters a code page lacks, before ``?``.
@@ -82,7 +84,10 @@ class PrinterProfile:
 
     def printable(self, text: str) -> str:
         """``text`` as the printer will show it: every character it cannot print replaced."""
-        return "".join(self._printable_char(ch) for ch in text)
+        if text.isascii() and text.isprintable():
+            return text  # every code page and GB18030 print ASCII as it is
+        chinese = self.text_mode is TextMode.CHINESE
+        return "".join(_printable_char(self.codec, chinese, ch) for ch in text)
 
     def encode(self, text: str) -> bytes:
         """The bytes that print ``text`` (call ``printable`` first; anything left unprintable becomes ``?``)."""
@@ -94,20 +99,22 @@ class PrinterProfile:
             return sum(2 if ord(ch) > 0x7F else 1 for ch in text)
         return len(text)
 
-    def _printable_char(self, ch: str) -> str:
-        if ch in {"\n", "\t"}:
-            return " "
-        if unicodedata.category(ch).startswith("C"):
-            return "?"
-        if _encodes(self.codec, ch, two_bytes_max=self.text_mode is TextMode.CHINESE):
-            return ch
-        spelled = _TRANSLITERATIONS.get(ch)
-        if spelled is not None and not all(_encodes(self.codec, c, two_bytes_max=True) for c in spelled):
-            spelled = None
-        if spelled is None:
-            base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
-            spelled = base if base and base != ch else "?"
-        return "".join(c if _encodes(self.codec, c, two_bytes_max=False) else "?" for c in spelled)
+
+@lru_cache(maxsize=MAX_CACHED_CHARS)
+def _printable_char(codec: str, chinese: bool, ch: str) -> str:
+    if ch in {"\n", "\t"}:
+        return " "
+    if unicodedata.category(ch).startswith("C"):
+        return "?"
+    if _encodes(codec, ch, two_bytes_max=chinese):
+        return ch
+    spelled = _TRANSLITERATIONS.get(ch)
+    if spelled is not None and not all(_encodes(codec, c, two_bytes_max=True) for c in spelled):
+        spelled = None
+    if spelled is None:
+        base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+        spelled = base if base and base != ch else "?"
+    return "".join(c if _encodes(codec, c, two_bytes_max=False) else "?" for c in spelled)
 
 
 @cache

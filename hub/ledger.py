@@ -487,6 +487,8 @@ class _Batch:
     overdrafts: list[dict[str, Any]] = field(default_factory=list)
     reversal_refs: set[uuid.UUID] = field(default_factory=set)
     expiry_days: dict[tuple[date, int], date] = field(default_factory=dict)
+    spenders: set[uuid.UUID] = field(default_factory=set)
+    """Customer accounts debited in this batch: only their lots are kept in spending order."""
     """Transfers this batch reverses: their lot spending is tracked as it happens."""
 
 
@@ -543,7 +545,7 @@ def apply_transfers(
         batch.accounts[locked.id] = locked
     # Only accounts that may be debited spend lots; a credit adds a lot without reading the others.
     customers = {a for a, acct in batch.accounts.items() if acct.kind == Kind.CUSTOMER}
-    spenders = debited & customers
+    spenders = batch.spenders = debited & customers
     restore_lots = {lot for spent in batch.uses.values() for lot in spent}
     if spenders or restore_lots:
         for lot in io.load_lots(spenders, restore_lots):
@@ -600,13 +602,14 @@ def _apply_one(b: _Batch, t: Transfer) -> Status:
         return _resolve_pending(b, t, how)
     if t.amount is None:
         return Status.AMOUNT_MUST_BE_POSITIVE
-    if t.debit_account_id is None or t.debit_account_id not in b.accounts:
+    dr = b.accounts.get(t.debit_account_id)  # type: ignore[arg-type]
+    if dr is None:
         return Status.DEBIT_ACCOUNT_NOT_FOUND
-    if t.credit_account_id is None or t.credit_account_id not in b.accounts:
+    cr = b.accounts.get(t.credit_account_id)  # type: ignore[arg-type]
+    if cr is None:
         return Status.CREDIT_ACCOUNT_NOT_FOUND
-    if t.debit_account_id == t.credit_account_id:
+    if dr is cr:
         return Status.ACCOUNTS_MUST_BE_DIFFERENT
-    dr, cr = b.accounts[t.debit_account_id], b.accounts[t.credit_account_id]
     if dr.tenant != cr.tenant or dr.program != cr.program:
         return Status.ACCOUNTS_IN_DIFFERENT_PROGRAMS
     original: _Stored | None = None
@@ -776,6 +779,10 @@ def _spend(
     return taken, left
 
 
+def _lot_order(lot: _Lot) -> tuple[bool, datetime, datetime, uuid.UUID]:
+    return lot.order
+
+
 def _expiry(b: _Batch, earned_at: datetime, months: int) -> datetime:
     key = (earned_at.date(), months)
     day = b.expiry_days.get(key)
@@ -807,8 +814,8 @@ def _credit(
             if give <= 0:
                 continue
             used[lot_id][0] -= give
-            if lot.remaining == 0:
-                bisect.insort(b.lots_by_account[lot.account_id], lot, key=lambda x: x.order)
+            if lot.remaining == 0 and lot.account_id in b.spenders:
+                bisect.insort(b.lots_by_account[lot.account_id], lot, key=_lot_order)
             lot.remaining += give
             if _USE_KINDS[kind_index] == Code.EXPIRE:
                 lot.expired -= give
@@ -844,8 +851,8 @@ def _credit(
         b.lots[lot_id] = lot
         if pay:
             b.new_uses.append((row.id, lot_id, row.id, "debt", pay))
-        if lot.remaining:
-            bisect.insort(b.lots_by_account[cr.id], lot, key=lambda x: x.order)
+        if lot.remaining and cr.id in b.spenders:
+            bisect.insort(b.lots_by_account[cr.id], lot, key=_lot_order)
 
 
 # --- database access, per backend ---------------------------------------------------------------------------

@@ -77,7 +77,9 @@ def make_machine(engine: Engine, run: Run) -> type[RuleBasedStateMachine]:
 
         def __init__(self) -> None:
             super().__init__()
-            self.tenant = f"t{next(_tenants)}-{uuid.uuid4().hex[:8]}"
+            self.example = next(_tenants)
+            self.tenant = f"t{self.example}-{uuid.uuid4().hex[:8]}"
+            self.ids = itertools.count(1)
             self.now = T0
             self.totals: dict[uuid.UUID, Totals] = {}
             self.applied: list[lg.Transfer] = []
@@ -96,6 +98,10 @@ def make_machine(engine: Engine, run: Run) -> type[RuleBasedStateMachine]:
                 lg.register_program(conn, self.tenant, program, lot_expiry_months=3, now=T0)
                 for acct in lg.open_accounts(conn, specs, now=T0):
                     self.totals[acct] = Totals()
+
+        def new_id(self) -> uuid.UUID:
+            # Ordered within the example whatever the example's number, so replays tie-break lots alike.
+            return uuid.UUID(int=(self.example << 64) | next(self.ids))
 
         def acct(self, kind: lg.Kind, owner: str) -> uuid.UUID:
             return lg.account_id(self.tenant, PROGRAM, kind, owner)
@@ -124,7 +130,7 @@ def make_machine(engine: Engine, run: Run) -> type[RuleBasedStateMachine]:
         @rule(customer=st.sampled_from(sorted(CUSTOMERS)), funder=st.sampled_from(FUNDERS), amount=amounts)
         def earn(self, customer: str, funder: str, amount: int) -> None:
             src, dst = self.acct(lg.Kind.ISSUANCE, funder), self.acct(lg.Kind.CUSTOMER, customer)
-            t = lg.Transfer(uuid.uuid4(), src, dst, amount, lg.Code.EARN, "sale", effective_at=self.now)
+            t = lg.Transfer(self.new_id(), src, dst, amount, lg.Code.EARN, "sale", effective_at=self.now)
             assert self.apply(t) == [lg.Status.CREATED]
             self.post(t, src, dst, amount)
 
@@ -140,7 +146,7 @@ def make_machine(engine: Engine, run: Run) -> type[RuleBasedStateMachine]:
             flags = (lg.TransferFlag.OFFLINE if offline else lg.TransferFlag.NONE) | (
                 lg.TransferFlag.PENDING if hold else lg.TransferFlag.NONE
             )
-            t = lg.Transfer(uuid.uuid4(), src, dst, amount, lg.Code.REDEEM, "sale", flags=flags)
+            t = lg.Transfer(self.new_id(), src, dst, amount, lg.Code.REDEEM, "sale", flags=flags)
             within = self.available(src) - amount >= CUSTOMERS[customer]
             statuses = self.apply(t)
             if not within and not offline:
@@ -165,7 +171,7 @@ def make_machine(engine: Engine, run: Run) -> type[RuleBasedStateMachine]:
             posted = amount if void else data.draw(st.integers(min_value=1, max_value=amount))
             flags = lg.TransferFlag.VOID_PENDING if void else lg.TransferFlag.POST_PENDING
             t = lg.Transfer(
-                uuid.uuid4(), None, None, None if void else posted, lg.Code.REDEEM, pending_id=pending_id, flags=flags
+                self.new_id(), None, None, None if void else posted, lg.Code.REDEEM, pending_id=pending_id, flags=flags
             )
             assert self.apply(t) == [lg.Status.CREATED]
             del self.holds[pending_id]
@@ -182,7 +188,7 @@ def make_machine(engine: Engine, run: Run) -> type[RuleBasedStateMachine]:
         def resolve_again_is_refused(self, data: st.DataObject) -> None:
             pending_id = data.draw(st.sampled_from(self.resolved))
             t = lg.Transfer(
-                uuid.uuid4(),
+                self.new_id(),
                 None,
                 None,
                 None,
@@ -202,7 +208,7 @@ def make_machine(engine: Engine, run: Run) -> type[RuleBasedStateMachine]:
             amount = data.draw(st.integers(min_value=1, max_value=original.amount - original.reversed))
             # A refund was already given at the counter: it is never refused for want of points.
             t = lg.Transfer(
-                uuid.uuid4(),
+                self.new_id(),
                 original.credit,
                 original.debit,
                 amount,
@@ -225,7 +231,7 @@ def make_machine(engine: Engine, run: Run) -> type[RuleBasedStateMachine]:
                 st.sampled_from([p for p in self.posted if p.transfer.code != lg.Code.REVERSE] or self.posted)
             )
             t = lg.Transfer(
-                uuid.uuid4(),
+                self.new_id(),
                 original.credit,
                 original.debit,
                 original.amount - original.reversed + 1,
@@ -297,8 +303,8 @@ def make_machine(engine: Engine, run: Run) -> type[RuleBasedStateMachine]:
         def a_sale_earns_and_spends_in_one_batch(self, customer: str, earned: int, spent: int) -> None:
             src = self.acct(lg.Kind.ISSUANCE, lg.DISTRIBUTOR)
             cust, shop = self.acct(lg.Kind.CUSTOMER, customer), self.acct(lg.Kind.RETAILER, "shop-b")
-            e = lg.Transfer(uuid.uuid4(), src, cust, earned, lg.Code.EARN, "sale", effective_at=self.now)
-            r = lg.Transfer(uuid.uuid4(), cust, shop, spent, lg.Code.REDEEM, "sale")
+            e = lg.Transfer(self.new_id(), src, cust, earned, lg.Code.EARN, "sale", effective_at=self.now)
+            r = lg.Transfer(self.new_id(), cust, shop, spent, lg.Code.REDEEM, "sale")
             within = self.available(cust) + earned - spent >= CUSTOMERS[customer]
             statuses = self.apply(e, r)
             assert statuses[0] is lg.Status.CREATED

@@ -169,8 +169,12 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def migrate(engine: Engine, revision: str = "head") -> None:
-    """Upgrade the database behind ``engine`` to ``revision`` (default: the newest)."""
+def migrate(engine: Engine, revision: str = "heads") -> None:
+    """Upgrade the database behind ``engine`` to ``revision`` (default: the newest of every branch).
+
+    Features that add tables independently of each other may do so on parallel migration branches from a
+    common revision; ``heads`` applies them all.
+    """
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn

@@ -4,8 +4,9 @@ Ours: sales as ledger transfers (points earned, split between the distributor an
 promotion, and points redeemed at another store), applied with :func:`hub.ledger.apply_transfers` in batches
 of ``BATCH`` transfers, one committed transaction per batch: idempotency check, account locks, floor checks,
 lots created and spent, lot uses, running totals.
-Baseline: the same transfer rows, batch by batch, COPY'd into a plain table with the transfer table's columns
-(no keys, no indexes, no checks), one committed transaction per batch.
+Baselines: the same transfer rows, batch by batch, COPY'd into a plain table with the transfer table's columns
+(no keys, no indexes, no checks), one committed transaction per batch: once in binary format (the way the
+ledger itself writes rows, the strict comparison) and once in text format (the way hub ingest writes sales).
 Both use one private PostgreSQL cluster (durable: fsync on). Targets: >= 20,000 transfers/s and >= 0.25x the
 COPY.
 """
@@ -32,6 +33,21 @@ BATCH = 2000
 TARGET_RATE = 20_000.0
 TARGET_RATIO = 0.25
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+COPY_TYPES = (
+    "uuid",
+    "text",
+    "text",
+    "uuid",
+    "uuid",
+    "int8",
+    "text",
+    "text",
+    "uuid",
+    "int4",
+    "text",
+    "timestamptz",
+    "timestamptz",
+)
 
 
 def workload(sales: int, customers: int, retailers: int, seed: int = 11) -> list[list[ledger.Transfer]]:
@@ -99,33 +115,57 @@ def _ours(engine: sa.Engine, batches: list[list[ledger.Transfer]]) -> float:
     return total / elapsed
 
 
-def _baseline(engine: sa.Engine, batches: list[list[ledger.Transfer]]) -> float:
+def _baseline(engine: sa.Engine, batches: list[list[ledger.Transfer]], binary: bool) -> float:
+    """Raw COPY of the transfer rows, batch by batch: binary (as the ledger writes) or text (as ingest writes)."""
+    table = "raw_transfer_binary" if binary else "raw_transfer_text"
     with engine.begin() as conn:
         conn.exec_driver_sql(
-            "CREATE TABLE raw_transfer (id uuid, tenant text, program text, debit_account_id uuid, "
+            f"CREATE TABLE {table} (id uuid, tenant text, program text, debit_account_id uuid, "
             "credit_account_id uuid, amount bigint, code text, ref text, pending_id uuid, flags integer, "
             "state text, effective_at timestamptz, created_at timestamptz)"
         )
-    accounts = {
-        t.id: (t.debit_account_id, t.credit_account_id) for batch in batches for t in batch if t.debit_account_id
-    }
+    stamp = T0 + timedelta(days=1)
     total = sum(len(b) for b in batches)
-    stamp = (T0 + timedelta(days=1)).isoformat()
     started = time.perf_counter()
     for batch in batches:
+        rows = [
+            (
+                t.id,
+                TENANT,
+                PROGRAM,
+                t.debit_account_id,
+                t.credit_account_id,
+                t.amount,
+                str(t.code),
+                t.ref,
+                None,
+                int(t.flags),
+                "posted",
+                t.effective_at or T0,
+                stamp,
+            )
+            for t in batch
+        ]
         with engine.begin() as conn:
             raw = conn.connection.driver_connection
-            with raw.cursor() as cur, cur.copy("COPY raw_transfer FROM STDIN") as copy:  # type: ignore[union-attr]
-                copy.write(
-                    "".join(
-                        f"{t.id}\t{TENANT}\t{PROGRAM}\t{accounts[t.id][0]}\t{accounts[t.id][1]}\t{t.amount}\t{t.code}\t"
-                        f"{t.ref}\t\\N\t{int(t.flags)}\tposted\t{(t.effective_at or T0).isoformat()}\t{stamp}\n"
-                        for t in batch
-                    )
-                )
+            with raw.cursor() as cur:  # type: ignore[union-attr]
+                if binary:
+                    with cur.copy(f"COPY {table} FROM STDIN (FORMAT BINARY)") as copy:
+                        copy.set_types(COPY_TYPES)
+                        for row in rows:
+                            copy.write_row(row)
+                else:
+                    with cur.copy(f"COPY {table} FROM STDIN") as copy:
+                        copy.write(
+                            "".join(
+                                f"{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{r[4]}\t{r[5]}\t{r[6]}\t{r[7]}\t\\N\t{r[9]}\t"
+                                f"{r[10]}\t{r[11].isoformat()}\t{r[12].isoformat()}\n"
+                                for r in rows
+                            )
+                        )
     elapsed = time.perf_counter() - started
     with engine.connect() as conn:
-        copied = conn.exec_driver_sql("SELECT count(*) FROM raw_transfer").scalar_one()
+        copied = conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one()
     if copied != total:
         raise RuntimeError(f"COPY stored {copied} rows, expected {total}")
     return total / elapsed
@@ -138,7 +178,8 @@ def run(quick: bool) -> list[Figure]:
     with PostgresServer() as pg:
         engine = _prepare(pg.create_database("ledger"), customers, retailers)
         try:
-            baseline = _baseline(engine, batches)
+            binary = _baseline(engine, batches, binary=True)
+            text = _baseline(engine, batches, binary=False)
             ours = _ours(engine, batches)
             with engine.begin() as conn:
                 problems = check_ledger(conn, TENANT, PROGRAM)
@@ -146,14 +187,25 @@ def run(quick: bool) -> list[Figure]:
                 raise RuntimeError(f"ledger inconsistent after the run: {problems[:3]}")
         finally:
             engine.dispose()
+    name = f"ledger apply, {sales:,} sales = {total:,} transfers in batches of {BATCH} (PostgreSQL, committed)"
+    target = f">= {TARGET_RATE:,.0f} transfers/s and >= {TARGET_RATIO}x"
     return [
         Figure(
-            name=f"ledger apply, {sales:,} sales = {total:,} transfers in batches of {BATCH} (PostgreSQL, committed)",
+            name=name,
             value=ours,
             unit="transfers/s",
-            baseline_name="raw COPY of the same rows into a plain table",
-            baseline=baseline,
-            target=f">= {TARGET_RATE:,.0f} transfers/s and >= {TARGET_RATIO}x",
-            met=None if quick else (ours >= TARGET_RATE and ours / baseline >= TARGET_RATIO),
-        )
+            baseline_name="raw binary COPY of the same rows into a plain table",
+            baseline=binary,
+            target=target,
+            met=None if quick else (ours >= TARGET_RATE and ours / binary >= TARGET_RATIO),
+        ),
+        Figure(
+            name="the same",
+            value=ours,
+            unit="transfers/s",
+            baseline_name="raw text COPY (as hub ingest writes sales)",
+            baseline=text,
+            target=target,
+            met=None if quick else (ours >= TARGET_RATE and ours / text >= TARGET_RATIO),
+        ),
     ]

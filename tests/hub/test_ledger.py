@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from core.points import PointsProgram, Redemption
 from hub import db
 from hub import ledger as lg
 from hub import ledger_reports as rep
+from hub.local_services import PostgresServer
 
 T0 = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
 TENANT = "acme"
@@ -380,3 +382,39 @@ def test_the_consistency_check_reports_a_broken_balance(conn: Connection) -> Non
     assert any("debits and credits differ" in p for p in problems)
     assert any("customer ana" in p for p in problems)
     conn.execute(sa.update(db.ledger_account).where(db.ledger_account.c.id == ANA).values(credits_posted=10))
+
+
+@pytest.mark.postgres
+def test_concurrent_batches_on_the_same_accounts_lose_no_update(pg_server: PostgresServer) -> None:
+    engine = db.make_engine(pg_server.create_database(f"ledger_concurrent_{uuid.uuid4().hex[:8]}"))
+    db.migrate(engine)
+    customers = [f"c{n}" for n in range(20)]
+    with engine.begin() as c:
+        lg.register_program(c, TENANT, CLUB, lot_expiry_months=12, now=T0)
+        lg.open_accounts(c, [lg.AccountSpec(TENANT, PROGRAM, lg.Kind.ISSUANCE, lg.DISTRIBUTOR)], now=T0)
+        lg.open_accounts(c, [lg.AccountSpec(TENANT, PROGRAM, lg.Kind.CUSTOMER, n) for n in customers], now=T0)
+    errors: list[BaseException] = []
+
+    def worker(seed: int) -> None:
+        try:
+            for batch in range(10):
+                transfers = [
+                    lg.Transfer(tid(), DIST, acct(lg.Kind.CUSTOMER, name), 1 + (seed + batch) % 3, lg.Code.EARN)
+                    for name in (customers if seed % 2 else reversed(customers))
+                ]
+                with engine.begin() as c:
+                    assert all(r.ok for r in lg.apply_transfers(c, transfers, now=T0))
+        except BaseException as exc:  # handed to the test thread, which fails with it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    expected = sum(1 + (seed + batch) % 3 for seed in range(4) for batch in range(10))
+    with engine.begin() as c:
+        assert rep.check_ledger(c, TENANT, PROGRAM) == []
+        assert all(lg.balance(c, acct(lg.Kind.CUSTOMER, n)).posted == expected for n in customers)
+    engine.dispose()

@@ -39,7 +39,7 @@ POLL_DEADLINE_S = 5.0
 
 @pytest.fixture(scope="session")
 def tryton_template(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Template:
-    cache = request.config.cache
+    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
     cache_dir = Path(cache.mkdir("mostrador-tryton")) if cache is not None else None
     return cached_template(tmp_path_factory.mktemp("tryton-template"), cache_dir)
 

@@ -389,3 +389,17 @@ def test_apply_config_is_idempotent_and_refuses_a_reused_version(tmp_path: Path)
         with pytest.raises(ConfigRefused) as err:
             apply_config(store, "promotions", 1, b'{"promotions": "x"}')
         assert err.value.reason == "bad_data"
+
+
+def test_a_snapshot_that_fails_half_way_through_applying_leaves_nothing_behind(tmp_path: Path) -> None:
+    def broken_keeper(_tx: object, _loyalty_id: str, _sealed: str) -> None:
+        raise OSError("disk full")
+
+    body = {"customers": [customer(1), customer(2, fingerprint_consent=True, fingerprint_template="AAAA")]}
+    with (
+        Store(tmp_path / "box.sqlite3", tenant=TENANT, device=DEVICE) as store,
+        pytest.raises(OSError, match="disk full"),
+    ):
+        apply_config(store, "customers", 1, wire.config_body_json(body), keep_template=broken_keeper)
+    assert query(tmp_path / "box.sqlite3", "SELECT count(*) FROM customer") == [(0,)]
+    assert query(tmp_path / "box.sqlite3", "SELECT count(*) FROM config") == [(0,)]

@@ -309,3 +309,24 @@ def test_publishing_waits_for_the_broker_and_takes_under_a_few_seconds(client: m
     done = publish_config(client, TENANT, DEVICE, "catalogue", items(20000), 1)
     assert done.parts >= 3
     assert time.monotonic() - start < 10
+
+
+def test_every_event_and_snapshot_example_in_the_protocol_document_is_valid() -> None:
+    lines = (Path(__file__).parents[2] / "docs" / "protocol.md").read_text().splitlines()
+    label: tuple[str, str] | None = None
+    checked: list[str] = []
+    for i, line in enumerate(lines):
+        if line.startswith("### `evt/"):
+            label = ("evt", line.split("`")[1].split("/")[1])
+        elif line.startswith("**`") and line.endswith("`**"):
+            label = ("cfg", line[3:-3])
+        elif line.startswith(("## ", "### `status", "### `ack")):
+            label = None
+        if line.startswith("```json") and label is not None:
+            text = "\n".join(lines[i + 1 : lines.index("```", i + 1)])
+            if label[0] == "evt":
+                wire.EVENT_TYPES[label[1]].model_validate_json(text)
+            else:
+                wire.decode_config_body(label[1], text.encode())
+            checked.append(label[1])
+    assert sorted(set(checked)) == sorted({*wire.EVENT_TYPES, *wire.CONFIG_KINDS})

@@ -515,7 +515,7 @@ def apply_transfers(
     if not transfers:
         return []
     batch = _Batch(now=as_utc(now or datetime.now(UTC)))
-    io: _IO = _PgIO(conn) if conn.dialect.name == "postgresql" else _SqlIO(conn)
+    io: _IO = _PgIO(conn) if conn.dialect.name == "postgresql" else _IO(conn)
 
     ids = {t.id for t in transfers}
     pending_refs = {t.pending_id for t in transfers if t.pending_id is not None}
@@ -859,7 +859,7 @@ def _credit(
 
 
 class _IO:
-    """Reads and writes of one apply call; PostgreSQL and SQLite do them differently."""
+    """Reads and writes of one apply call through SQLAlchemy statements (SQLite); PostgreSQL overrides them."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -1016,8 +1016,6 @@ class _IO:
             ],
         )
 
-
-_SqlIO = _IO
 
 _TRANSFER_COLUMNS: Final = tuple(
     db.ledger_transfer.c[name]

@@ -295,6 +295,8 @@ def derived_id(*parts: object) -> uuid.UUID:
 
 def as_utc(value: datetime) -> datetime:
     """``value`` in UTC; a naive value (as SQLite returns them) is taken to be UTC already."""
+    if value.tzinfo is UTC:
+        return value
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)  # SQLite hands back naive UTC
     return value.astimezone(UTC)
@@ -824,35 +826,39 @@ def _credit(
             b.new_uses.append((original.id, lot.id, row.id, _USE_KINDS[kind_index], -give))
     if left == 0:
         return
-    expiry_months = cr.expiry_months
-    parts: list[tuple[str, int, datetime | None]]
-    if spent or unlotted:
-        # Points passed from customer to customer keep their funder and expiry.
-        parts = [(lot.funder, take, lot.expires_at) for lot, take in spent]
-        if unlotted:
-            parts.append((DISTRIBUTOR, unlotted, None))
-    else:
+    if not spent and not unlotted:
+        # The common case, points issued to a customer: one lot, funded by the issuing party.
         funder = dr.owner if dr.kind == Kind.ISSUANCE else DISTRIBUTOR
-        parts = [(funder, left, None)]
+        _new_lot(b, row, cr, row.id, funder, left, None)
+        return
+    # Points passed from customer to customer keep their funder and expiry.
+    parts: list[tuple[str, int, datetime | None]] = [(lot.funder, take, lot.expires_at) for lot, take in spent]
+    if unlotted:
+        parts.append((DISTRIBUTOR, unlotted, None))
     for position, (funder, part_points, part_expiry) in enumerate(parts):
         points = min(part_points, left)
         if points <= 0:
             continue
         left -= points
-        lot_id = row.id if position == 0 else uuid.uuid5(row.id, str(position))
-        expires_at = part_expiry
-        if expires_at is None and expiry_months:
-            expires_at = _expiry(b, row.effective_at, expiry_months)
-        pay = min(cr.debt, points)
-        cr.debt -= pay
-        lot = _Lot(
-            lot_id, cr.id, row.id, funder, points, points - pay, 0, row.effective_at, expires_at, new=True, dirty=True
+        _new_lot(
+            b, row, cr, row.id if position == 0 else uuid.uuid5(row.id, str(position)), funder, points, part_expiry
         )
-        b.lots[lot_id] = lot
-        if pay:
-            b.new_uses.append((row.id, lot_id, row.id, "debt", pay))
-        if lot.remaining and cr.id in b.spenders:
-            bisect.insort(b.lots_by_account[cr.id], lot, key=_lot_order)
+
+
+def _new_lot(
+    b: _Batch, row: _Stored, cr: _Account, lot_id: uuid.UUID, funder: str, points: int, expires_at: datetime | None
+) -> None:
+    """A lot of ``points`` for ``cr``; an outstanding debt is paid from it first."""
+    if expires_at is None and cr.expiry_months:
+        expires_at = _expiry(b, row.effective_at, cr.expiry_months)
+    pay = min(cr.debt, points)
+    cr.debt -= pay
+    lot = _Lot(lot_id, cr.id, row.id, funder, points, points - pay, 0, row.effective_at, expires_at, True, True)
+    b.lots[lot_id] = lot
+    if pay:
+        b.new_uses.append((row.id, lot_id, row.id, "debt", pay))
+    if lot.remaining and cr.id in b.spenders:
+        bisect.insort(b.lots_by_account[cr.id], lot, key=_lot_order)
 
 
 # --- database access, per backend ---------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Command line of the hub: ``python -m hub {migrate,ingest,stats,publish-config}``.
+"""Command line of the hub: ``python -m hub {migrate,ingest,stats,publish-config,network,erp-sync,serve,add-user}``.
 
 Settings come from options or environment variables (options win):
 
@@ -30,7 +30,8 @@ from types import FrameType
 
 import sqlalchemy as sa
 
-from hub import config_publish, db
+from hub import config_publish, db, erp_sync, network
+from hub.api import cli as api_cli
 from hub.ingest import BATCH_MAX, BATCH_WAIT_S, IngestConfig, IngestWorker
 from hub.supervisor import supervise
 
@@ -74,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--no-migrate", action="store_true", help="do not upgrade the schema at start")
     sub.add_parser("stats", help="print sales, dead letters and devices as JSON")
     config_publish.add_arguments(sub)
+    network.add_arguments(sub)
+    erp_sync.add_arguments(sub)
+    api_cli.add_arguments(sub)
     return parser
 
 
@@ -113,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "stats":
             print(json.dumps(stats(engine), indent=2))
             return 0
+        if args.command == "network":
+            return network.run_cli(engine, args, read_password(getattr(args, "mqtt_password_file", None)))
+        if args.command in ("serve", "add-user"):
+            return api_cli.run_cli(engine, args)
+        if args.command == "erp-sync":
+            return erp_sync.run_cli(engine, args, read_password(args.mqtt_password_file))
         return _ingest(engine, args)
     except sa.exc.OperationalError as exc:
         log.error("cannot use the database %s: %s", engine.url, exc.orig)

@@ -329,3 +329,184 @@ ledger_settlement = sa.Table(
     sa.Column("net_minor", sa.BigInteger, nullable=False),
     sa.Column("created_at", Timestamp, nullable=False),
 )
+
+
+# --- network, catalogue, ERP sync and config publishing (hub/network.py, catalogue.py, erp_sync.py, publish.py) ---
+
+tenant = sa.Table(
+    # A distributor running a network. ``erp_supplier`` is its own party code in its ERP: the distributor of
+    # items the ERP sends, and the supplier of reorders whose lines name none.
+    "tenant",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(120), nullable=False),
+    sa.Column("loyalty_prefix", sa.Integer, nullable=False, unique=True),
+    sa.Column("erp_supplier", sa.String(64)),
+    sa.Column("default_tax_category", sa.String(64), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.CheckConstraint("loyalty_prefix BETWEEN 100 AND 999", name="prefix_in_range"),
+)
+
+retailer = sa.Table(
+    "retailer",
+    metadata,
+    sa.Column("tenant", sa.String(64), sa.ForeignKey("tenant.tenant"), primary_key=True),
+    sa.Column("retailer", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(120), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+store = sa.Table(
+    # What a box's ``settings`` snapshot says about its store. ``warehouse`` is the ERP warehouse (by code)
+    # that serves the store: purchase orders for its reorders are delivered there.
+    "store",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("store", sa.String(64), primary_key=True),
+    sa.Column("retailer", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(120), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("jurisdiction", sa.String(64), nullable=False),
+    sa.Column("language", sa.String(2), nullable=False),
+    sa.Column("receipt", sa.JSON, nullable=False),
+    sa.Column("offline_allowance_points", sa.BigInteger, nullable=False),
+    sa.Column("wallets_enabled", sa.Boolean, nullable=False),
+    sa.Column("warehouse", sa.String(64)),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.ForeignKeyConstraint(["tenant", "retailer"], ["retailer.tenant", "retailer.retailer"]),
+    sa.CheckConstraint("offline_allowance_points >= 0", name="allowance_not_negative"),
+)
+
+store_device = sa.Table(
+    # Which store a counter box serves, and the loyalty numbers it may hand out offline.
+    "store_device",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("device", sa.String(64), primary_key=True),
+    sa.Column("store", sa.String(64), nullable=False),
+    sa.Column("loyalty_first", sa.BigInteger, nullable=False),
+    sa.Column("loyalty_last", sa.BigInteger, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.ForeignKeyConstraint(["tenant", "store"], ["store.tenant", "store.store"]),
+    sa.CheckConstraint("loyalty_first >= 1 AND loyalty_first <= loyalty_last", name="range_ordered"),
+    sa.Index("ix_store_device_store", "tenant", "store"),
+)
+
+catalogue_item = sa.Table(
+    # The distributor's items and prices; ``source`` says what last wrote the row (erp, import, admin).
+    "catalogue_item",
+    metadata,
+    sa.Column("tenant", sa.String(64), sa.ForeignKey("tenant.tenant"), primary_key=True),
+    sa.Column("sku", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(120), nullable=False),
+    sa.Column("category", sa.String(64), nullable=False),
+    sa.Column("tax_category", sa.String(64), nullable=False),
+    sa.Column("brand", sa.String(64)),
+    sa.Column("distributor", sa.String(64)),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("unit_price_minor", sa.BigInteger, nullable=False),
+    sa.Column("cost_minor", sa.BigInteger),
+    sa.Column("measure_per_unit_milli", sa.BigInteger, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("source", sa.String(8), nullable=False),
+    sa.Column("erp_id", sa.String(64)),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.CheckConstraint("unit_price_minor >= 0 AND (cost_minor IS NULL OR cost_minor >= 0)", name="money_positive"),
+)
+
+catalogue_barcode = sa.Table(
+    # A barcode names one item of the tenant.
+    "catalogue_barcode",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("barcode", sa.String(64), primary_key=True),
+    sa.Column("sku", sa.String(64), nullable=False),
+    sa.ForeignKeyConstraint(["tenant", "sku"], ["catalogue_item.tenant", "catalogue_item.sku"]),
+    sa.Index("ix_catalogue_barcode_sku", "tenant", "sku"),
+)
+
+catalogue_carrier = sa.Table(
+    # The distributors that carry an item (a box may reorder it from any of them).
+    "catalogue_carrier",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("sku", sa.String(64), primary_key=True),
+    sa.Column("distributor", sa.String(64), primary_key=True),
+    sa.ForeignKeyConstraint(["tenant", "sku"], ["catalogue_item.tenant", "catalogue_item.sku"]),
+)
+
+catalogue_stock = sa.Table(
+    # Quantities on hand per ERP warehouse (``location_kind`` 'warehouse') or per store ('store').
+    "catalogue_stock",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("sku", sa.String(64), primary_key=True),
+    sa.Column("location_kind", sa.String(9), primary_key=True),
+    sa.Column("location", sa.String(64), primary_key=True),
+    sa.Column("on_hand", sa.BigInteger, nullable=False),
+    sa.Column("forecast", sa.BigInteger),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.CheckConstraint("location_kind IN ('warehouse', 'store')", name="location_kind_known"),
+)
+
+stock_rule = sa.Table(
+    # Alert and auto-reorder rules; ``store`` '' is the tenant's default, a store's own row overrides it.
+    "stock_rule",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("store", sa.String(64), primary_key=True),
+    sa.Column("sku", sa.String(64), primary_key=True),
+    sa.Column("low_at", sa.BigInteger),
+    sa.Column("reorder_point", sa.BigInteger),
+    sa.Column("order_up_to", sa.BigInteger),
+    sa.Column("preferred_distributor", sa.String(64)),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+erp_cursor = sa.Table(
+    # Where the ERP poll of a tenant stands: the connector's opaque cursor and the last full read.
+    "erp_cursor",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("source", sa.String(32), primary_key=True),
+    sa.Column("cursor", sa.Text),
+    sa.Column("full_read_at", Timestamp),
+    sa.Column("stock_read_at", Timestamp),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+purchase_order = sa.Table(
+    # A purchase order placed in the ERP for a box's reorder request (or refused by it). ``reference`` is
+    # the idempotency key sent to the ERP.
+    "purchase_order",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("reference", sa.String(160), primary_key=True),
+    sa.Column("event_id", sa.Uuid, nullable=False),
+    sa.Column("store", sa.String(64), nullable=False),
+    sa.Column("supplier", sa.String(64), nullable=False),
+    sa.Column("lines", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("erp_id", sa.String(64)),
+    sa.Column("erp_number", sa.String(64)),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Index("ix_purchase_order_event", "event_id"),
+)
+
+config_version = sa.Table(
+    # The last configuration snapshot published to each box, per kind: versions only increase.
+    "config_version",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("device", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("published_at", Timestamp, nullable=False),
+)

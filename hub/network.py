@@ -1,0 +1,518 @@
+"""The distributor's network: tenants, their retailers, the retailers' stores, and the counter boxes in them.
+
+A **tenant** is a distributor: it names its loyalty prefix (the first three digits of every loyalty id of its
+network, :mod:`core.identity`), its own party code in its ERP (``erp_supplier``: the distributor of the items
+the ERP sends and the supplier of reorders that name none), and the tax category given to items whose source
+names none. A **retailer** owns stores; a **store** carries everything a box's ``settings`` snapshot says
+(time zone, currency, tax jurisdiction, language, receipt text, offline points allowance, wallets) and the
+ERP warehouse that serves it. A **device** (counter box) belongs to one store and has a range of loyalty
+numbers it may hand out while offline, so two boxes never enrol the same number.
+
+Loyalty ranges: unless told otherwise, device ``<name>-<n>`` gets numbers ``n * 10,000`` to
+``n * 10,000 + 9,999``, the block the box itself uses before the hub has assigned one
+(:func:`edge_agent.customers.number_range`), so numbers it enrolled offline stay inside its range. A device
+whose id ends in no number, or whose block is taken, gets the lowest free block that no device of the tenant
+would take by its number. Block 0 (numbers below 10,000) is left to the hub and to pre-printed stickers.
+
+Every ``add_*`` function creates the row or updates it (running a provisioning script twice is harmless)
+inside the caller's transaction, and raises :class:`core.errors.InvalidInput` naming the field and the fix.
+
+Command line (``python -m hub --db URL network ...``): ``add-tenant``, ``add-store``, ``add-device``, ``list``
+and ``publish`` (settings, catalogue and stock rules to every box of a tenant, see :mod:`hub.publish`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from core import identity, wire
+from core.errors import InvalidInput
+from hub import db
+
+__all__ = [
+    "LANGUAGES",
+    "LOYALTY_BLOCK_SIZE",
+    "Device",
+    "Store",
+    "Tenant",
+    "add_device",
+    "add_retailer",
+    "add_store",
+    "add_tenant",
+    "devices",
+    "get_device",
+    "get_store",
+    "get_tenant",
+    "stores",
+]
+
+log = logging.getLogger(__name__)
+
+LANGUAGES: Final = ("es", "en", "zh")
+LOYALTY_BLOCK_SIZE: Final = 10_000
+"""Loyalty numbers per box block; the same size the box assumes before the hub assigns a range."""
+MAX_BLOCK: Final = identity.MAX_NUMBER // LOYALTY_BLOCK_SIZE
+MAX_NAME_CHARS: Final = 120
+MAX_LISTED: Final = 10_000
+"""Stores or devices one listing returns."""
+_TRAILING_NUMBER: Final = re.compile(r"([0-9]+)$")
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """A distributor and its network-wide settings."""
+
+    tenant: str
+    name: str
+    loyalty_prefix: int
+    erp_supplier: str | None
+    default_tax_category: str
+
+
+@dataclass(frozen=True)
+class Store:
+    """A retailer's store as its boxes' settings describe it."""
+
+    tenant: str
+    store: str
+    retailer: str
+    name: str
+    timezone: str
+    currency: str
+    jurisdiction: str
+    language: str
+    receipt_header: tuple[str, ...] = ()
+    receipt_footer: tuple[str, ...] = ()
+    offline_allowance_points: int = 0
+    wallets_enabled: bool = False
+    warehouse: str | None = None
+    """The ERP warehouse (its code) that serves this store; None: the ERP connector's default."""
+
+
+@dataclass(frozen=True)
+class Device:
+    """A counter box, the store it serves and its loyalty number range (inclusive)."""
+
+    tenant: str
+    device: str
+    store: str
+    loyalty_first: int
+    loyalty_last: int
+
+
+def _text(field: str, value: str, max_chars: int = MAX_NAME_CHARS) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(field, "is empty; give a name")
+    if len(value) > max_chars:
+        raise InvalidInput(field, f"has {len(value)} characters; at most {max_chars}")
+    return value.strip()
+
+
+def _id(field: str, value: str) -> str:
+    try:
+        return wire.check_name(value, field)
+    except InvalidInput as exc:
+        raise InvalidInput(
+            field, f"{value!r} is not an id: use 1 to 64 lower-case letters, digits, '-' or '_'"
+        ) from exc
+
+
+def _now(now: datetime | None) -> datetime:
+    return now if now is not None else datetime.now(UTC)
+
+
+def _upsert(conn: Connection, table: sa.Table, key: dict[str, Any], values: dict[str, Any], now: datetime) -> None:
+    where = sa.and_(*(table.c[k] == v for k, v in key.items()))
+    if conn.execute(sa.select(sa.literal(1)).select_from(table).where(where)).first() is None:
+        conn.execute(sa.insert(table).values(**key, **values, created_at=now, updated_at=now))
+    else:
+        conn.execute(sa.update(table).where(where).values(**values, updated_at=now))
+
+
+# ------------------------------------------------------------------------------------------------ tenants
+
+
+def add_tenant(
+    conn: Connection,
+    tenant: str,
+    name: str,
+    loyalty_prefix: int,
+    *,
+    erp_supplier: str | None = None,
+    default_tax_category: str = "general",
+    now: datetime | None = None,
+) -> Tenant:
+    """Create or update a distributor. Its loyalty prefix must be unused by any other tenant."""
+    tenant = _id("tenant", tenant)
+    name = _text("name", name)
+    if isinstance(loyalty_prefix, bool) or not identity.MIN_PREFIX <= loyalty_prefix <= identity.MAX_PREFIX:
+        raise InvalidInput(
+            "loyalty_prefix", f"{loyalty_prefix!r} must be from {identity.MIN_PREFIX} to {identity.MAX_PREFIX}"
+        )
+    other = conn.execute(
+        sa.select(db.tenant.c.tenant).where(db.tenant.c.loyalty_prefix == loyalty_prefix, db.tenant.c.tenant != tenant)
+    ).scalar()
+    if other is not None:
+        raise InvalidInput("loyalty_prefix", f"{loyalty_prefix} already belongs to tenant {other!r}; pick another")
+    if erp_supplier is not None:
+        erp_supplier = _text("erp_supplier", erp_supplier, 64)
+    default_tax_category = _text("default_tax_category", default_tax_category, 64)
+    values = {
+        "name": name,
+        "loyalty_prefix": loyalty_prefix,
+        "erp_supplier": erp_supplier,
+        "default_tax_category": default_tax_category,
+    }
+    _upsert(conn, db.tenant, {"tenant": tenant}, values, _now(now))
+    return Tenant(tenant, name, loyalty_prefix, erp_supplier, default_tax_category)
+
+
+def get_tenant(conn: Connection, tenant: str) -> Tenant:
+    """The tenant, or InvalidInput saying how to add it."""
+    row = conn.execute(sa.select(db.tenant).where(db.tenant.c.tenant == tenant)).mappings().first()
+    if row is None:
+        raise InvalidInput("tenant", f"no tenant {tenant!r}; add it first with `network add-tenant`")
+    return Tenant(row["tenant"], row["name"], row["loyalty_prefix"], row["erp_supplier"], row["default_tax_category"])
+
+
+# ------------------------------------------------------------------------------------------------ retailers
+
+
+def add_retailer(conn: Connection, tenant: str, retailer: str, name: str, *, now: datetime | None = None) -> None:
+    """Create or rename a retailer of ``tenant``."""
+    get_tenant(conn, tenant)
+    _upsert(
+        conn,
+        db.retailer,
+        {"tenant": tenant, "retailer": _id("retailer", retailer)},
+        {"name": _text("name", name)},
+        _now(now),
+    )
+
+
+# ------------------------------------------------------------------------------------------------ stores
+
+
+def _check_store(store: Store) -> None:
+    from core.money import currency
+    from core.promotions.timing import store_zone
+    from core.tax import shipped_jurisdiction
+
+    _id("store", store.store)
+    _text("name", store.name)
+    try:
+        store_zone(store.timezone)
+    except (InvalidInput, ValueError, KeyError) as exc:
+        raise InvalidInput(
+            "timezone", f"{store.timezone!r} is not an IANA time zone such as America/Mexico_City"
+        ) from exc
+    try:
+        currency(store.currency)
+    except (InvalidInput, ValueError, KeyError) as exc:
+        raise InvalidInput("currency", f"{store.currency!r} is not an ISO 4217 code such as MXN") from exc
+    try:
+        shipped_jurisdiction(store.jurisdiction)
+    except (InvalidInput, ValueError, KeyError, OSError) as exc:
+        raise InvalidInput("jurisdiction", f"{exc}; see docs/taxes.md") from exc
+    if store.language not in LANGUAGES:
+        raise InvalidInput("language", f"{store.language!r} is not one of {', '.join(LANGUAGES)}")
+    for field, lines in (("receipt_header", store.receipt_header), ("receipt_footer", store.receipt_footer)):
+        if len(lines) > wire.MAX_RECEIPT_TEXT_LINES:
+            raise InvalidInput(field, f"{len(lines)} lines; at most {wire.MAX_RECEIPT_TEXT_LINES}")
+        for line in lines:
+            if len(line) > 64:
+                raise InvalidInput(field, f"{line[:20]!r}... has {len(line)} characters; a receipt line holds 64")
+    if isinstance(store.offline_allowance_points, bool) or not 0 <= store.offline_allowance_points <= wire.MAX_POINTS:
+        raise InvalidInput("offline_allowance_points", f"{store.offline_allowance_points!r} must be 0 or more")
+    if store.warehouse is not None:
+        _text("warehouse", store.warehouse, 64)
+
+
+def add_store(
+    conn: Connection, store: Store, *, retailer_name: str | None = None, now: datetime | None = None
+) -> Store:
+    """Create or update ``store``. Its retailer is created (named ``retailer_name`` or its id) when missing."""
+    get_tenant(conn, store.tenant)
+    _check_store(store)
+    stamp = _now(now)
+    known = conn.execute(
+        sa.select(db.retailer.c.name).where(
+            db.retailer.c.tenant == store.tenant, db.retailer.c.retailer == store.retailer
+        )
+    ).first()
+    if known is None or retailer_name is not None:
+        add_retailer(conn, store.tenant, store.retailer, retailer_name or store.retailer, now=stamp)
+    values = {
+        "retailer": store.retailer,
+        "name": store.name.strip(),
+        "timezone": store.timezone,
+        "currency": store.currency,
+        "jurisdiction": store.jurisdiction,
+        "language": store.language,
+        "receipt": {"header": list(store.receipt_header), "footer": list(store.receipt_footer)},
+        "offline_allowance_points": store.offline_allowance_points,
+        "wallets_enabled": store.wallets_enabled,
+        "warehouse": store.warehouse,
+    }
+    _upsert(conn, db.store, {"tenant": store.tenant, "store": store.store}, values, stamp)
+    return store
+
+
+def _store(row: Any) -> Store:
+    receipt = row["receipt"] or {}
+    return Store(
+        tenant=row["tenant"],
+        store=row["store"],
+        retailer=row["retailer"],
+        name=row["name"],
+        timezone=row["timezone"],
+        currency=row["currency"],
+        jurisdiction=row["jurisdiction"],
+        language=row["language"],
+        receipt_header=tuple(receipt.get("header", ())),
+        receipt_footer=tuple(receipt.get("footer", ())),
+        offline_allowance_points=int(row["offline_allowance_points"]),
+        wallets_enabled=bool(row["wallets_enabled"]),
+        warehouse=row["warehouse"],
+    )
+
+
+def get_store(conn: Connection, tenant: str, store: str) -> Store:
+    """The store, or InvalidInput saying how to add it."""
+    row = conn.execute(sa.select(db.store).where(db.store.c.tenant == tenant, db.store.c.store == store)).mappings()
+    found = row.first()
+    if found is None:
+        raise InvalidInput("store", f"no store {store!r} in tenant {tenant!r}; add it first with `network add-store`")
+    return _store(found)
+
+
+def stores(conn: Connection, tenant: str, *, retailer: str | None = None) -> list[Store]:
+    """The tenant's stores (of one retailer if given), by id; at most :data:`MAX_LISTED`."""
+    query = sa.select(db.store).where(db.store.c.tenant == tenant)
+    if retailer is not None:
+        query = query.where(db.store.c.retailer == retailer)
+    return [_store(r) for r in conn.execute(query.order_by(db.store.c.store).limit(MAX_LISTED)).mappings()]
+
+
+# ------------------------------------------------------------------------------------------------ devices
+
+
+def _implied_block(device: str) -> int | None:
+    match = _TRAILING_NUMBER.search(device)
+    if match is None:
+        return None
+    block = int(match.group(1))
+    return block if 1 <= block <= MAX_BLOCK else None
+
+
+def _free_block(conn: Connection, tenant: str, device: str) -> tuple[int, int]:
+    rows = conn.execute(
+        sa.select(db.store_device.c.device, db.store_device.c.loyalty_first, db.store_device.c.loyalty_last).where(
+            db.store_device.c.tenant == tenant, db.store_device.c.device != device
+        )
+    ).all()
+    taken = [(int(first), int(last)) for _d, first, last in rows]
+    implied_by_others = {b for d, _f, _l in rows if (b := _implied_block(d)) is not None}
+
+    def free(block: int) -> bool:
+        first, last = block * LOYALTY_BLOCK_SIZE, block * LOYALTY_BLOCK_SIZE + LOYALTY_BLOCK_SIZE - 1
+        return all(last < f or first > la for f, la in taken)
+
+    own = _implied_block(device)
+    if own is not None and free(own):
+        return own * LOYALTY_BLOCK_SIZE, own * LOYALTY_BLOCK_SIZE + LOYALTY_BLOCK_SIZE - 1
+    # Blocks counted down from the top: the ones provisioning numbers (box-1, box-2, ...) imply stay free.
+    for block in range(MAX_BLOCK, 0, -1):
+        if block not in implied_by_others and free(block):
+            return block * LOYALTY_BLOCK_SIZE, block * LOYALTY_BLOCK_SIZE + LOYALTY_BLOCK_SIZE - 1
+    raise InvalidInput("loyalty_range", f"tenant {tenant!r} has no free block of loyalty numbers left")
+
+
+def add_device(
+    conn: Connection,
+    tenant: str,
+    device: str,
+    store: str,
+    *,
+    loyalty_range: tuple[int, int] | None = None,
+    now: datetime | None = None,
+) -> Device:
+    """Put box ``device`` in ``store``; give it ``loyalty_range`` (inclusive) or keep / pick one (module doc)."""
+    device = _id("device", device)
+    get_store(conn, tenant, store)
+    existing = conn.execute(
+        sa.select(db.store_device.c.loyalty_first, db.store_device.c.loyalty_last).where(
+            db.store_device.c.tenant == tenant, db.store_device.c.device == device
+        )
+    ).first()
+    if loyalty_range is not None:
+        first, last = loyalty_range
+        if not identity.MIN_NUMBER <= first <= last <= identity.MAX_NUMBER:
+            raise InvalidInput(
+                "loyalty_range",
+                f"{first}..{last} must be ordered and within {identity.MIN_NUMBER}..{identity.MAX_NUMBER}",
+            )
+        clash = conn.execute(
+            sa.select(db.store_device.c.device).where(
+                db.store_device.c.tenant == tenant,
+                db.store_device.c.device != device,
+                db.store_device.c.loyalty_first <= last,
+                db.store_device.c.loyalty_last >= first,
+            )
+        ).scalar()
+        if clash is not None:
+            raise InvalidInput("loyalty_range", f"{first}..{last} overlaps the range of device {clash!r}")
+    elif existing is not None:
+        first, last = int(existing[0]), int(existing[1])
+    else:
+        first, last = _free_block(conn, tenant, device)
+    _upsert(
+        conn,
+        db.store_device,
+        {"tenant": tenant, "device": device},
+        {"store": store, "loyalty_first": first, "loyalty_last": last},
+        _now(now),
+    )
+    return Device(tenant, device, store, first, last)
+
+
+def _device(row: Any) -> Device:
+    return Device(row["tenant"], row["device"], row["store"], int(row["loyalty_first"]), int(row["loyalty_last"]))
+
+
+def get_device(conn: Connection, tenant: str, device: str) -> Device:
+    """The box and its store, or InvalidInput saying how to register it."""
+    row = (
+        conn.execute(
+            sa.select(db.store_device).where(db.store_device.c.tenant == tenant, db.store_device.c.device == device)
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise InvalidInput(
+            "device", f"device {device!r} of tenant {tenant!r} is in no store; register it with `network add-device`"
+        )
+    return _device(row)
+
+
+def devices(conn: Connection, tenant: str, *, store: str | None = None) -> list[Device]:
+    """The tenant's boxes (of one store if given), by id; at most :data:`MAX_LISTED`."""
+    query = sa.select(db.store_device).where(db.store_device.c.tenant == tenant)
+    if store is not None:
+        query = query.where(db.store_device.c.store == store)
+    return [_device(r) for r in conn.execute(query.order_by(db.store_device.c.device).limit(MAX_LISTED)).mappings()]
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+
+
+def add_arguments(sub: Any) -> None:
+    """Add ``network`` and its actions to the hub's command line (``sub`` is its subparsers object)."""
+    parser: argparse.ArgumentParser = sub.add_parser("network", help="tenants, stores and boxes; publish their config")
+    actions = parser.add_subparsers(dest="action", required=True)
+    ten = actions.add_parser("add-tenant", help="create or update a distributor")
+    ten.add_argument("--tenant", required=True)
+    ten.add_argument("--name", required=True)
+    ten.add_argument("--loyalty-prefix", type=int, required=True, help="100 to 999, unique per tenant")
+    ten.add_argument("--erp-supplier", help="the distributor's party code in its ERP")
+    ten.add_argument("--tax-category", default="general", help="for items whose source names none")
+    st = actions.add_parser("add-store", help="create or update a store (and its retailer)")
+    st.add_argument("--tenant", required=True)
+    st.add_argument("--store", required=True)
+    st.add_argument("--retailer", required=True)
+    st.add_argument("--retailer-name")
+    st.add_argument("--name", required=True)
+    st.add_argument("--timezone", required=True, help="IANA name, e.g. America/Mexico_City")
+    st.add_argument("--currency", default="MXN")
+    st.add_argument("--jurisdiction", required=True, help="a shipped tax jurisdiction, e.g. mx-general")
+    st.add_argument("--language", choices=LANGUAGES, default="es")
+    st.add_argument("--receipt-header", action="append", default=[], help="a receipt header line (repeatable)")
+    st.add_argument("--receipt-footer", action="append", default=[], help="a receipt footer line (repeatable)")
+    st.add_argument("--offline-allowance-points", type=int, default=0)
+    st.add_argument("--wallets", action="store_true", help="accept WeChat Pay / Alipay codes")
+    st.add_argument("--warehouse", help="code of the ERP warehouse serving the store")
+    dev = actions.add_parser("add-device", help="put a box in a store")
+    dev.add_argument("--tenant", required=True)
+    dev.add_argument("--device", required=True)
+    dev.add_argument("--store", required=True)
+    dev.add_argument("--loyalty-first", type=int)
+    dev.add_argument("--loyalty-last", type=int)
+    lst = actions.add_parser("list", help="print a tenant's stores and boxes as JSON")
+    lst.add_argument("--tenant", required=True)
+    pub = actions.add_parser("publish", help="publish settings, catalogue and stock rules to a tenant's boxes")
+    pub.add_argument("--tenant", required=True)
+    pub.add_argument("--device", help="only this box")
+    from hub.publish import add_broker_arguments
+
+    add_broker_arguments(pub)
+
+
+def run_cli(engine: sa.Engine, args: argparse.Namespace, password: str | None) -> int:
+    """Run ``network ACTION``: 0 done, 1 broker or database failure, 2 bad input."""
+    try:
+        db.migrate(engine)
+        if args.action == "publish":
+            from hub.publish import run_cli as publish_cli
+
+            return publish_cli(engine, args, password)
+        with engine.begin() as conn:
+            result: dict[str, Any]
+            if args.action == "add-tenant":
+                result = asdict(
+                    add_tenant(
+                        conn,
+                        args.tenant,
+                        args.name,
+                        args.loyalty_prefix,
+                        erp_supplier=args.erp_supplier,
+                        default_tax_category=args.tax_category,
+                    )
+                )
+            elif args.action == "add-store":
+                result = asdict(
+                    add_store(
+                        conn,
+                        Store(
+                            tenant=args.tenant,
+                            store=args.store,
+                            retailer=args.retailer,
+                            name=args.name,
+                            timezone=args.timezone,
+                            currency=args.currency.upper(),
+                            jurisdiction=args.jurisdiction,
+                            language=args.language,
+                            receipt_header=tuple(args.receipt_header),
+                            receipt_footer=tuple(args.receipt_footer),
+                            offline_allowance_points=args.offline_allowance_points,
+                            wallets_enabled=args.wallets,
+                            warehouse=args.warehouse,
+                        ),
+                        retailer_name=args.retailer_name,
+                    )
+                )
+            elif args.action == "add-device":
+                if (args.loyalty_first is None) != (args.loyalty_last is None):
+                    raise InvalidInput("--loyalty-first", "give both --loyalty-first and --loyalty-last, or neither")
+                rng = None if args.loyalty_first is None else (args.loyalty_first, args.loyalty_last)
+                result = asdict(add_device(conn, args.tenant, args.device, args.store, loyalty_range=rng))
+            else:
+                get_tenant(conn, args.tenant)
+                result = {
+                    "stores": [asdict(s) for s in stores(conn, args.tenant)],
+                    "devices": [asdict(d) for d in devices(conn, args.tenant)],
+                }
+    except InvalidInput as exc:
+        log.error("refused: %s", exc)
+        return 2
+    print(json.dumps(result, ensure_ascii=False))
+    return 0

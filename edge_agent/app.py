@@ -264,6 +264,7 @@ class EdgeAgent:
         )
         if self.devices.fingerprint is not None:
             self._identifier = Identifier(store, self.devices.fingerprint, customers)
+            services.identifier = self._identifier
         return services
 
     def hardware_profile(self) -> Any:

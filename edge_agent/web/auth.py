@@ -223,6 +223,9 @@ class WebSession:
     """The open checkout sale of this browser (owned and touched only on the service thread)."""
     notes: list[tuple[str, str]] = field(default_factory=list)
     """Messages for the next page (kind, text), shown once: ``ok`` or ``error``."""
+    finger_check: tuple[str, str, str] | None = None
+    """The last fingerprint outcome on this browser's sale: (sale id, loyalty id, ``identified`` | ``verified``
+    | ``mismatch``); shown only while that sale has that customer."""
 
 
 class SessionRegistry:

@@ -1,7 +1,13 @@
-"""Customer lookup (phone, sticker, loyalty id) and the enrolment form with consents and a drawn signature."""
+"""Customer lookup (phone, sticker, loyalty id) and the enrolment form with consents and a drawn signature.
+
+With fingerprint consent ticked on a box with a sensor, the finger is captured while the form is submitted,
+before anything is written; the customer card offers withdrawing that consent, which erases the template.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from datetime import date
 from typing import Any
 
@@ -9,13 +15,15 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from core.errors import InvalidInput
-from edge_agent.customers import GENDERS, CachedCustomer, Enrolment, EnrolmentForm
+from edge_agent.customers import GENDERS, CachedCustomer, CustomerChanges, Enrolment, EnrolmentForm, UnknownCustomer
+from edge_agent.identify import IdentifyError, NoFinger
 from edge_agent.web.app import WebApp, checked_form, redirect, session_of, web
 from edge_agent.web.auth import WebSession
 from edge_agent.web.forms import FieldErrors, checkbox, choice, optional_date, signature_path, text
 from edge_agent.web.i18n import N_
 from edge_agent.web.services import WebServices
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 
 GENDER_CHOICES = tuple(g for g in ("female", "male", "other", "unspecified") if g in GENDERS)
@@ -44,6 +52,7 @@ def customer_view(services: WebServices, customer: CachedCustomer) -> dict[str, 
         "tier_points": customer.tier_points,
         "marketing_consent": customer.marketing_consent,
         "fingerprint_consent": customer.fingerprint_consent,
+        "has_fingerprint": customer.has_fingerprint,
         "has_signature": customer.has_signature,
         "enrolled_on": customer.enrolled_on.isoformat() if customer.enrolled_on else "",
     }
@@ -87,7 +96,8 @@ async def enrol_form(request: Request) -> Response:
     state = web(request)
     session = session_of(request)
     values = {"phone": request.query_params.get("phone", ""), "for_sale": request.query_params.get("for_sale", "")}
-    return await state.render(request, "enrol.html", session, values=values, genders=GENDER_CHOICES)
+    sensor = await state.run(lambda s: s.identifier is not None)
+    return await state.render(request, "enrol.html", session, values=values, genders=GENDER_CHOICES, sensor=sensor)
 
 
 def read_enrolment(form: dict[str, str], today: date) -> tuple[EnrolmentForm | None, FieldErrors]:
@@ -133,10 +143,37 @@ async def enrol(request: Request) -> Response:
     outcome: Enrolment | None = None
     if enrolment is not None:
         cashier = session.cashier.cashier_id
+        form_in = enrolment
+
+        def capture_and_enrol(s: WebServices) -> Enrolment:
+            # The finger is read before anything is written: a failed capture leaves no customer behind.
+            filled = form_in
+            if form_in.fingerprint_consent and s.identifier is not None:
+                template = s.identifier.capture(s.finger_wait_s)
+                filled = dataclasses.replace(form_in, fingerprint_template=template)
+            return s.customers.enrol(filled, cashier=cashier)
+
         try:
-            outcome = await state.run(lambda s: s.customers.enrol(enrolment, cashier=cashier))
+            outcome = await state.run(capture_and_enrol)
         except InvalidInput as exc:
             errors.add_invalid(exc)
+        except NoFinger:
+            errors.add(
+                "fingerprint_consent",
+                N_(
+                    "The fingerprint was not captured: no finger reached the sensor in time. "
+                    "Try again with the finger on the sensor, or untick the fingerprint consent."
+                ),
+            )
+        except IdentifyError as exc:
+            log.warning("fingerprint capture failed at enrolment: %s", exc)
+            errors.add(
+                "fingerprint_consent",
+                N_(
+                    "The fingerprint was not captured: the sensor is not working. "
+                    "Try again, or untick the fingerprint consent."
+                ),
+            )
     if outcome is None:
         return await _enrol_again(request, state, session, form, errors)
     tr = await state.translator(session, request)
@@ -158,8 +195,16 @@ async def _enrol_again(
 ) -> Response:
     tr = await state.translator(session, request)
     values = {key: form.get(key, "") for key in (*ENROL_FIELDS, "for_sale")}
+    sensor = await state.run(lambda s: s.identifier is not None)
     return await state.render(
-        request, "enrol.html", session, status_code=422, values=values, errors=errors.render(tr), genders=GENDER_CHOICES
+        request,
+        "enrol.html",
+        session,
+        status_code=422,
+        values=values,
+        errors=errors.render(tr),
+        genders=GENDER_CHOICES,
+        sensor=sensor,
     )
 
 
@@ -178,3 +223,23 @@ async def customer_page(request: Request, loyalty_id: str) -> Response:
     if found is None:
         raise HTTPException(status_code=404, detail="no such customer")
     return await state.render(request, "customer.html", session, customer=found)
+
+
+@router.post("/customers/{loyalty_id}/fingerprint/withdraw")
+async def withdraw_fingerprint(request: Request, loyalty_id: str) -> Response:
+    """The customer withdraws fingerprint consent: the template is erased here and on the sensor."""
+    state = web(request)
+    session = session_of(request)
+    await checked_form(request, session)
+    if not (loyalty_id.isdigit() and len(loyalty_id) == 12):
+        raise HTTPException(status_code=404, detail="no such customer")
+    cashier = session.cashier.cashier_id
+    try:
+        await state.run(
+            lambda s: s.customers.update(loyalty_id, CustomerChanges(fingerprint_consent=False), cashier=cashier)
+        )
+    except UnknownCustomer as exc:
+        raise HTTPException(status_code=404, detail="no such customer") from exc
+    tr = await state.translator(session, request)
+    session.notes.append(("ok", tr.gettext("Fingerprint consent withdrawn. The fingerprint was erased.")))
+    return redirect(f"/customers/{loyalty_id}")

@@ -5,10 +5,16 @@ on the session; every change is a form post answered with a redirect back to ``/
 again with the field's message when the checkout refuses it). The sale lives on the checkout until it is
 completed or cancelled: a refused action changes nothing (the checkout checks before it changes a line or
 adds a tender, and writes nothing until :meth:`Sale.complete`, which is one transaction).
+
+On a box with a fingerprint sensor the customer may also be found by finger (1:N among the sensor's regulars)
+or, once found by phone or sticker, have their finger checked against their template (1:1). Each waits at
+most ``WebServices.finger_wait_s`` on the service thread; a verification that fails leaves the customer on
+the sale (the cashier decides) and the outcome is shown beside the customer until the sale or customer changes.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Final
 
 from fastapi import APIRouter, Request
@@ -18,6 +24,7 @@ from core.errors import InvalidInput
 from core.money import currency as core_currency
 from edge_agent.catalogue import BadScan, UnknownBarcode
 from edge_agent.checkout import Sale, SaleState
+from edge_agent.identify import IdentifyError, NoFinger, NotEnrolled
 from edge_agent.payments import PaymentError
 from edge_agent.web.app import WebApp, checked_form, redirect, session_of, web
 from edge_agent.web.auth import WebSession
@@ -25,6 +32,7 @@ from edge_agent.web.forms import MAX_QTY, FieldErrors, amount_minor, integer, te
 from edge_agent.web.i18n import N_
 from edge_agent.web.services import WebServices
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 
 MAX_SEARCH_CHARS: Final = 64
@@ -73,6 +81,14 @@ async def attach_customer(state: WebApp, session: WebSession, loyalty_id: str) -
     await state.run(attach)
 
 
+def finger_outcome(session: WebSession, sale: Sale) -> str | None:
+    """The fingerprint outcome for the sale's customer (``identified``, ``verified``, ``mismatch``), if any."""
+    check = session.finger_check
+    if check is None or sale.customer is None or check[:2] != (sale.sale_id, sale.customer.loyalty_id):
+        return None
+    return check[2]
+
+
 def sale_view(services: WebServices, session: WebSession) -> dict[str, Any]:
     """Everything the sale screen shows, priced now (runs on the service thread)."""
     sale = open_sale(services, session)
@@ -85,6 +101,7 @@ def sale_view(services: WebServices, session: WebSession) -> dict[str, Any]:
             for line in sale.lines
         ],
         "customer": None,
+        "fingerprint": services.identifier is not None,
         "points_to_redeem": sale.points_to_redeem,
         "wallets_enabled": context.settings.wallets_enabled,
         "has_program": context.program is not None,
@@ -97,6 +114,8 @@ def sale_view(services: WebServices, session: WebSession) -> dict[str, Any]:
             "loyalty_id": sale.customer.loyalty_id,
             "name": sale.customer.name,
             "balance_points": services.customers.balance(sale.customer),
+            "has_fingerprint": sale.customer.has_fingerprint,
+            "finger": finger_outcome(session, sale),
         }
     if not sale.lines:
         return view
@@ -255,6 +274,7 @@ async def identify(request: Request) -> Response:
         if found is None:
             return False
         sale.set_customer(found)
+        session.finger_check = None
         return True
 
     try:
@@ -265,6 +285,82 @@ async def identify(request: Request) -> Response:
     if not found:
         errors.add("customer", N_("No customer matches. Check the number or enrol them."))
         return await show_sale(request, state, session, errors=errors, values=form, status_code=422)
+    return redirect("/sale")
+
+
+def _finger_problem(errors: FieldErrors, name: str, exc: IdentifyError) -> None:
+    """The cashier's message for a fingerprint that could not be read; the sensor's own words go to the log."""
+    if isinstance(exc, NoFinger):
+        errors.add(name, N_("No finger reached the sensor in time. Try again, or use the phone number or the sticker."))
+    elif isinstance(exc, NotEnrolled):
+        errors.add(name, N_("This customer has no fingerprint on this box."))
+    else:
+        log.warning("fingerprint sensor problem: %s", exc)
+        errors.add(name, N_("The fingerprint sensor is not working. Use the phone number or the sticker."))
+
+
+@router.post("/sale/customer/finger")
+async def identify_by_finger(request: Request) -> Response:
+    """1:N: the customer puts a finger on the sensor; a regular found there is put on the sale."""
+    state = web(request)
+    session = session_of(request)
+    await checked_form(request, session)
+    errors = FieldErrors()
+
+    def search(s: WebServices) -> bool:
+        sale = open_sale(s, session)
+        if s.identifier is None:
+            raise InvalidInput("customer", "this box has no fingerprint sensor; use the phone number or the sticker")
+        loyalty_id = s.identifier.identify_by_finger(s.finger_wait_s)
+        customer = s.customers.get(loyalty_id) if loyalty_id is not None else None
+        if customer is None:
+            return False
+        sale.set_customer(customer)
+        session.finger_check = (sale.sale_id, customer.loyalty_id, "identified")
+        return True
+
+    try:
+        found = await state.run(search)
+    except IdentifyError as exc:
+        _finger_problem(errors, "customer", exc)
+        return await show_sale(request, state, session, errors=errors, status_code=422)
+    except InvalidInput as exc:
+        errors.add("customer", N_("The till refused this."), detail=exc.problem)
+        return await show_sale(request, state, session, errors=errors, status_code=422)
+    if not found:
+        errors.add("customer", N_("No customer matches this fingerprint. Use the phone number or the sticker."))
+        return await show_sale(request, state, session, errors=errors, status_code=422)
+    return redirect("/sale")
+
+
+@router.post("/sale/customer/verify")
+async def verify_finger(request: Request) -> Response:
+    """1:1: whether the finger on the sensor is the sale's customer's. A mismatch keeps the customer on the sale."""
+    state = web(request)
+    session = session_of(request)
+    await checked_form(request, session)
+    errors = FieldErrors()
+
+    def check(s: WebServices) -> bool:
+        sale = open_sale(s, session)
+        customer = sale.customer
+        if customer is None:
+            raise InvalidInput("customer", "identify the customer first, then verify their fingerprint")
+        if s.identifier is None:
+            raise InvalidInput("customer", "this box has no fingerprint sensor")
+        matched = s.identifier.verify(customer.loyalty_id, s.finger_wait_s)
+        session.finger_check = (sale.sale_id, customer.loyalty_id, "verified" if matched else "mismatch")
+        return matched
+
+    try:
+        matched = await state.run(check)
+    except IdentifyError as exc:
+        _finger_problem(errors, "finger", exc)
+        return await show_sale(request, state, session, errors=errors, status_code=422)
+    except InvalidInput as exc:
+        errors.add("finger", N_("The till refused this."), detail=exc.problem)
+        return await show_sale(request, state, session, errors=errors, status_code=422)
+    log.info("fingerprint verification %s", "matched" if matched else "did not match")
     return redirect("/sale")
 
 

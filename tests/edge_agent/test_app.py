@@ -69,6 +69,8 @@ def test_the_agent_starts_with_the_demo_shop_and_serves_the_mpos(agent: EdgeAgen
         assert client.get("/login").status_code == 200
     assert wait_for(agent.online), "the box never connected to the broker"
     assert not agent.devices.problems
+    assert agent.devices.fingerprint is not None
+    assert agent.call(lambda s: s.identifier is not None), "the pages get the box's fingerprint sensor"
 
 
 def test_a_counter_scan_lands_in_the_signed_in_cashiers_sale(agent: EdgeAgent) -> None:

@@ -51,7 +51,7 @@ def _copy_boxes(src: list[Path], dest: Path) -> None:
         (target / path.name).write_bytes(path.read_bytes())
 
 
-def _wait_log(path: Path, text: str, timeout_s: float = 30.0) -> None:
+def wait_log(path: Path, text: str, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if path.exists() and text in path.read_text(errors="replace"):
@@ -70,7 +70,7 @@ def _ours(work: Path, filled: list[Path], pg: PostgresServer, total: int, worker
         hub = HubProcess(run_dir / "hub", broker, url, worker_id="hub", workers=workers).start()
         try:
             for n in range(1, workers + 1):
-                _wait_log(hub.log, f"hub-{n} connected" if workers > 1 else "connected")
+                wait_log(hub.log, f"hub-{n} connected" if workers > 1 else "connected")
             boxes = [BoxProcess(run_dir / p.parent.name, broker, tenant=TENANT, device=p.parent.name) for p in filled]
             started = time.monotonic()
             for box in boxes:

@@ -22,7 +22,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -102,8 +102,18 @@ class RelayStats:
 class Relay:
     """Publishes one box's outbox and settles it from the hub's acks."""
 
-    def __init__(self, store_path: Path | str, config: RelayConfig, *, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        store_path: Path | str,
+        config: RelayConfig,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        on_settled: Callable[[Sequence[wire.AckResult]], None] | None = None,
+    ):
+        """``on_settled`` is called on the relay's thread with the hub's verdicts once they are settled in the
+        store (events out of the outbox): for a status screen or a latency measurement."""
         self.config = config
+        self.on_settled = on_settled
         self._store_path = Path(store_path)
         self._clock = clock
         self.stats = RelayStats()
@@ -321,6 +331,8 @@ class Relay:
         if not results:
             return
         store.settle(results)
+        if self.on_settled is not None:
+            self.on_settled(results)
         for result in results:
             self._pending.pop(result.seq, None)
             self._rows.pop(result.seq, None)

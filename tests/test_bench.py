@@ -6,11 +6,13 @@ import math
 
 import pytest
 
-from bench import bench_box, bench_checkout, bench_ingest
+from bench import bench_box, bench_checkout, bench_ingest, bench_latency
 from bench.report import Figure, percentile
 
 
-@pytest.mark.parametrize("module", [bench_box, bench_ingest, bench_checkout], ids=["box", "ingest", "checkout"])
+@pytest.mark.parametrize(
+    "module", [bench_box, bench_ingest, bench_checkout, bench_latency], ids=["box", "ingest", "checkout", "latency"]
+)
 def test_quick_benchmark_reports_ratios_against_a_same_run_baseline(module: object) -> None:
     figures: list[Figure] = module.run(quick=True)  # type: ignore[attr-defined]
     assert figures

@@ -510,3 +510,42 @@ config_version = sa.Table(
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("published_at", Timestamp, nullable=False),
 )
+
+
+# --- API users and tokens (hub/api/) -----------------------------------------------------------------------
+
+api_user = sa.Table(
+    # A person who uses the hub's HTTP API. ``retailer`` is set for the retailer role only; ``devices`` (a JSON
+    # list of device ids) for the technician role only. ``locked_until`` is the login lockout after too many
+    # failed attempts, kept here so every API process honours it and a restart does not lift it.
+    "api_user",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("email", sa.String(254), nullable=False),
+    sa.Column("password_hash", sa.String(256), nullable=False),
+    sa.Column("role", sa.String(24), nullable=False),
+    sa.Column("retailer", sa.String(64)),
+    sa.Column("devices", sa.JSON, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("failed_logins", sa.Integer, nullable=False),
+    sa.Column("locked_until", Timestamp),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.CheckConstraint("role IN ('distributor_admin', 'analyst', 'retailer', 'technician')", name="role_known"),
+    sa.CheckConstraint("(role = 'retailer') = (retailer IS NOT NULL)", name="retailer_iff_role"),
+    sa.UniqueConstraint("tenant", "email", name="uq_api_user_tenant_email"),
+)
+
+api_token = sa.Table(
+    # A bearer token: only its SHA-256 is kept, so a copy of the database gives no usable token.
+    "api_token",
+    metadata,
+    sa.Column("token_sha256", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.Uuid, sa.ForeignKey("api_user.id"), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=False),
+    sa.Column("revoked_at", Timestamp),
+    sa.Index("ix_api_token_user", "user_id"),
+)
+

@@ -1,0 +1,54 @@
+"""Settings of the hub's HTTP API: token lifetime, login limits, password hashing cost, paging bounds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Final
+
+TOKEN_TTL_S: Final = 8 * 3600
+"""How long a bearer token lasts after login (a working day); log in again after."""
+LOGIN_WINDOW_S: Final = 15 * 60
+"""The sliding window in which failed logins are counted, per account and per client address."""
+ACCOUNT_FAILURES_MAX: Final = 5
+"""Failed logins to one account within the window that lock it for ``LOCKOUT_S``."""
+ADDRESS_FAILURES_MAX: Final = 20
+"""Failed logins from one client address within the window before it must wait for the window to pass."""
+LOCKOUT_S: Final = 15 * 60
+"""How long an account stays locked after too many failed logins (recorded in the database)."""
+TRACKED_KEYS_MAX: Final = 10_000
+"""Accounts and addresses the in-memory login counters follow at once; the least recent are dropped."""
+PAGE_MAX: Final = 500
+"""Most rows one page of a list returns."""
+PAGE_DEFAULT: Final = 50
+OFFSET_MAX: Final = 1_000_000
+"""Deepest offset a list accepts; narrow the filters (dates, store) to reach older rows."""
+PASSWORD_MIN_CHARS: Final = 12
+PASSWORD_MAX_CHARS: Final = 256
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSettings:
+    """What :func:`hub.api.create_app` needs besides the database.
+
+    ``argon2_*`` are the argon2id cost parameters for new password hashes (RFC 9106's second recommended
+    set by default); a login rehashes a password whose stored hash used other parameters. ``clock`` gives the
+    hub's aware UTC time (tests pass their own to age tokens and lockouts).
+    """
+
+    token_ttl_s: int = TOKEN_TTL_S
+    login_window_s: int = LOGIN_WINDOW_S
+    account_failures_max: int = ACCOUNT_FAILURES_MAX
+    address_failures_max: int = ADDRESS_FAILURES_MAX
+    lockout_s: int = LOCKOUT_S
+    tracked_keys_max: int = TRACKED_KEYS_MAX
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 64 * 1024
+    argon2_parallelism: int = 4
+    docs: bool = True
+    clock: Callable[[], datetime] = field(default=_utc_now)

@@ -549,3 +549,225 @@ api_token = sa.Table(
     sa.Index("ix_api_token_user", "user_id"),
 )
 
+
+# --- customers and promotions admin (hub/customers.py, hub/promotions_admin.py) ------------------------------
+
+customer = sa.Table(
+    # A consumer of the distributor's network, usable at every store. ``state`` is active, merged (see
+    # ``merged_into``) or erased (personal columns emptied). ``field_times`` maps each personal field to the
+    # box time of the event that last set it, so events applied out of order keep the newest value. The tier
+    # columns hold the tier decision (:mod:`hub.customers` tier rules), not a recomputation.
+    "customer",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("loyalty_id", sa.String(12), primary_key=True),
+    sa.Column("state", sa.String(8), nullable=False),
+    sa.Column("name", sa.String(120)),
+    sa.Column("phone_e164", sa.String(16)),
+    sa.Column("sticker", sa.String(64)),
+    sa.Column("gender", sa.String(12)),
+    sa.Column("birth_date", sa.Date),
+    sa.Column("wechat_id", sa.String(64)),
+    sa.Column("whatsapp_e164", sa.String(16)),
+    sa.Column("has_face", sa.Boolean, nullable=False),
+    sa.Column("has_signature", sa.Boolean, nullable=False),
+    sa.Column("field_times", sa.JSON, nullable=False),
+    sa.Column("enrolled_on", sa.Date),
+    sa.Column("enrolled_store", sa.String(64)),
+    sa.Column("enrolled_device", sa.String(64)),
+    sa.Column("marketing_consent", sa.Boolean),
+    sa.Column("marketing_consent_at", Timestamp),
+    sa.Column("fingerprint_consent", sa.Boolean),
+    sa.Column("fingerprint_consent_at", Timestamp),
+    sa.Column("last_birthday_bonus_year", sa.Integer),
+    sa.Column("last_anniversary_bonus_year", sa.Integer),
+    sa.Column("tier_id", sa.String(64)),
+    sa.Column("tier_since", Timestamp),
+    sa.Column("tier_value", sa.BigInteger, nullable=False),
+    sa.Column("tier_grace_used", sa.Integer, nullable=False),
+    sa.Column("tier_reviewed_at", Timestamp),
+    sa.Column("merged_into", sa.String(12)),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.Column("erased_at", Timestamp),
+    sa.CheckConstraint("state IN ('active', 'merged', 'erased')", name="state_known"),
+    sa.Index("ix_customer_phone", "tenant", "phone_e164"),
+)
+
+customer_alias = sa.Table(
+    # A loyalty id merged into another customer: events naming it apply to ``loyalty_id``.
+    "customer_alias",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("alias", sa.String(12), primary_key=True),
+    sa.Column("loyalty_id", sa.String(12), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Index("ix_customer_alias_target", "tenant", "loyalty_id"),
+)
+
+customer_consent = sa.Table(
+    # Append-only: every consent given or withdrawn, when (at the counter) and from where.
+    "customer_consent",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("loyalty_id", sa.String(12), nullable=False),
+    sa.Column("kind", sa.String(12), nullable=False),
+    sa.Column("granted", sa.Boolean, nullable=False),
+    sa.Column("at", Timestamp, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("store", sa.String(64)),
+    sa.Column("device", sa.String(64)),
+    sa.Column("event_id", sa.Uuid),
+    sa.Column("recorded_at", Timestamp, nullable=False),
+    sa.CheckConstraint("kind IN ('marketing', 'fingerprint')", name="kind_known"),
+    sa.Index("ix_customer_consent_customer", "tenant", "loyalty_id"),
+)
+
+customer_template = sa.Table(
+    # A fingerprint template exactly as the box sent it: sealed with the tenant's key, base64. Deleted when
+    # the consent is withdrawn or the customer erased.
+    "customer_template",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("loyalty_id", sa.String(12), primary_key=True),
+    sa.Column("sealed", sa.Text, nullable=False),
+    sa.Column("store", sa.String(64), nullable=False),
+    sa.Column("device", sa.String(64), nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+customer_event = sa.Table(
+    # Which box events (enrolments, updates) were applied to a customer: its history, and what an erasure
+    # scrubs of personal data in ``business_event``.
+    "customer_event",
+    metadata,
+    sa.Column("event_id", sa.Uuid, primary_key=True),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("loyalty_id", sa.String(12), nullable=False),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("store", sa.String(64), nullable=False),
+    sa.Column("device", sa.String(64), nullable=False),
+    sa.Column("box_ts", Timestamp, nullable=False),
+    sa.Index("ix_customer_event_customer", "tenant", "loyalty_id"),
+    sa.Index("ix_customer_event_store", "tenant", "store", "box_ts"),
+)
+
+customer_erased = sa.Table(
+    # Loyalty ids every box must forget (erased, or merged into another id): sent in each customers snapshot.
+    "customer_erased",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("loyalty_id", sa.String(12), primary_key=True),
+    sa.Column("reason", sa.String(8), nullable=False),
+    sa.Column("erased_at", Timestamp, nullable=False),
+    sa.Index("ix_customer_erased_at", "tenant", "erased_at"),
+)
+
+customer_duplicate = sa.Table(
+    # Two active customers that look like one person (``loyalty_id`` < ``other_id``), until merged or dismissed.
+    "customer_duplicate",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("loyalty_id", sa.String(12), primary_key=True),
+    sa.Column("other_id", sa.String(12), primary_key=True),
+    sa.Column("reason", sa.String(16), nullable=False),
+    sa.Column("detected_at", Timestamp, nullable=False),
+    sa.Column("resolution", sa.String(16)),
+    sa.Column("resolved_at", Timestamp),
+)
+
+customer_merge = sa.Table(
+    # One merge: the survivor, and the points moved (or still to move) by ledger transfer, per program.
+    "customer_merge",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("merged", sa.String(12), primary_key=True),
+    sa.Column("survivor", sa.String(12), nullable=False),
+    sa.Column("transfers", sa.JSON, nullable=False),
+    sa.Column("merged_at", Timestamp, nullable=False),
+)
+
+promotion = sa.Table(
+    # A promotion as the distributor or a retailer (``owner``) defined it: the core Promotion JSON, its
+    # schedule, and the stores it runs at (empty: every store of the owner). ``revision`` counts edits.
+    "promotion",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("promotion_id", sa.String(64), primary_key=True),
+    sa.Column("owner", sa.String(64), nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("starts_at", Timestamp),
+    sa.Column("ends_at", Timestamp),
+    sa.Column("stores", sa.JSON, nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+promotion_set = sa.Table(
+    # Every promotion set ever published to a store; ``version`` is the promotion_set_version a box reports
+    # in its sales, so a sale's points can be recomputed with the exact set it used.
+    "promotion_set",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("store", sa.String(64), primary_key=True),
+    sa.Column("version", sa.BigInteger, primary_key=True),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("published_at", Timestamp, nullable=False),
+    sa.CheckConstraint("version >= 1", name="version_positive"),
+)
+
+
+# --- postings: box events applied to the points ledger (hub/postings.py) -------------------------------------
+
+points_program = sa.Table(
+    # The tenant's consumer points program, the body the boxes' ``program`` snapshot carries (core PointsProgram
+    # JSON). The ledger's ``ledger_program`` row keeps only what the ledger needs of it.
+    "points_program",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("program", sa.String(64), nullable=False),
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+merchant_rules = sa.Table(
+    # The tenant's merchant program: points per enrolment, per purchase from the distributor, and the period
+    # targets on the count or value of a retailer's transactions (hub.postings.MerchantRules JSON).
+    "merchant_rules",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+posting = sa.Table(
+    # One row per box event the ledger postings applied (written in the ingest's transaction): what the box
+    # said, what the hub posted, and its verdict on a sale's points (match, mismatch, unverified). A refund
+    # finds its sale here by (tenant, device, sale_id).
+    "posting",
+    metadata,
+    sa.Column("event_id", sa.Uuid, primary_key=True),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("device", sa.String(64), nullable=False),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("store", sa.String(64), nullable=False),
+    sa.Column("retailer", sa.String(64), nullable=False),
+    sa.Column("customer", sa.String(12)),
+    sa.Column("program", sa.String(64)),
+    sa.Column("sale_id", sa.String(64)),
+    sa.Column("total_minor", sa.BigInteger, nullable=False),
+    sa.Column("box_points", sa.BigInteger, nullable=False),
+    sa.Column("hub_points", sa.BigInteger, nullable=False),
+    sa.Column("distributor_points", sa.BigInteger, nullable=False),
+    sa.Column("retailer_points", sa.BigInteger, nullable=False),
+    sa.Column("redeemed_points", sa.BigInteger, nullable=False),
+    sa.Column("hold_points", sa.BigInteger, nullable=False),
+    sa.Column("verdict", sa.String(16), nullable=False),
+    sa.Column("box_ts", Timestamp, nullable=False),
+    sa.Column("posted_at", Timestamp, nullable=False),
+    sa.Index("ix_posting_sale", "tenant", "device", "sale_id"),
+)

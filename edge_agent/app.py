@@ -44,6 +44,7 @@ from edge_agent.store import Store
 from edge_agent.sync import ConfigSync
 from edge_agent.web import WebAppSettings, WebServices, create_app
 from edge_agent.web.auth import SessionRegistry
+from hardware.camera import Camera
 from hardware.config import DEVICES, DeviceFactory, HardwareConfig
 from hardware.config import load_config as load_hardware_config
 from hardware.display.base import Display
@@ -75,6 +76,7 @@ class Devices:
     scanner: BarcodeScanner | None = None
     fingerprint: FingerprintSensor | None = None
     indicators: Indicators | None = None
+    camera: Camera | None = None
     problems: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -88,6 +90,7 @@ class Devices:
             "scanner": factory.scanner,
             "fingerprint": factory.fingerprint,
             "indicators": factory.indicators,
+            "camera": factory.camera,
         }
         for name, build in builders.items():
             try:
@@ -98,7 +101,7 @@ class Devices:
         return devices
 
     def close(self) -> None:
-        for device in (self.printer, self.display, self.scanner, self.fingerprint, self.indicators):
+        for device in (self.printer, self.display, self.scanner, self.fingerprint, self.indicators, self.camera):
             if device is not None:
                 try:
                     device.close()
@@ -265,6 +268,7 @@ class EdgeAgent:
         if self.devices.fingerprint is not None:
             self._identifier = Identifier(store, self.devices.fingerprint, customers)
             services.identifier = self._identifier
+        services.camera = self.devices.camera
         return services
 
     def hardware_profile(self) -> Any:

@@ -22,6 +22,7 @@ from edge_agent.web.auth import WebSession
 from edge_agent.web.forms import FieldErrors, checkbox, choice, optional_date, signature_path, text
 from edge_agent.web.i18n import N_
 from edge_agent.web.services import WebServices
+from hardware.errors import HardwareError
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -37,6 +38,7 @@ ENROL_FIELDS = (
     "whatsapp",
     "marketing_consent",
     "fingerprint_consent",
+    "face_photo",
     "signature",
 )
 
@@ -96,8 +98,10 @@ async def enrol_form(request: Request) -> Response:
     state = web(request)
     session = session_of(request)
     values = {"phone": request.query_params.get("phone", ""), "for_sale": request.query_params.get("for_sale", "")}
-    sensor = await state.run(lambda s: s.identifier is not None)
-    return await state.render(request, "enrol.html", session, values=values, genders=GENDER_CHOICES, sensor=sensor)
+    sensor, camera = await state.run(lambda s: (s.identifier is not None, s.camera is not None))
+    return await state.render(
+        request, "enrol.html", session, values=values, genders=GENDER_CHOICES, sensor=sensor, camera=camera
+    )
 
 
 def read_enrolment(form: dict[str, str], today: date) -> tuple[EnrolmentForm | None, FieldErrors]:
@@ -133,6 +137,10 @@ def read_enrolment(form: dict[str, str], today: date) -> tuple[EnrolmentForm | N
     )
 
 
+class _PhotoFailed(Exception):
+    """The counter camera could not take the enrolment photo."""
+
+
 @router.post("/customers/new")
 async def enrol(request: Request) -> Response:
     state = web(request)
@@ -145,12 +153,21 @@ async def enrol(request: Request) -> Response:
         cashier = session.cashier.cashier_id
         form_in = enrolment
 
+        wants_photo = checkbox(form, "face_photo")
+
         def capture_and_enrol(s: WebServices) -> Enrolment:
-            # The finger is read before anything is written: a failed capture leaves no customer behind.
+            # The finger and the photo are taken before anything is written: a failed capture leaves no
+            # customer behind.
             filled = form_in
             if form_in.fingerprint_consent and s.identifier is not None:
                 template = s.identifier.capture(s.finger_wait_s)
-                filled = dataclasses.replace(form_in, fingerprint_template=template)
+                filled = dataclasses.replace(filled, fingerprint_template=template)
+            if wants_photo and s.camera is not None:
+                try:
+                    photo = s.camera.capture_jpeg()
+                except (HardwareError, OSError) as exc:
+                    raise _PhotoFailed(str(exc)) from exc
+                filled = dataclasses.replace(filled, face_image=photo)
             return s.customers.enrol(filled, cashier=cashier)
 
         try:
@@ -164,6 +181,12 @@ async def enrol(request: Request) -> Response:
                     "The fingerprint was not captured: no finger reached the sensor in time. "
                     "Try again with the finger on the sensor, or untick the fingerprint consent."
                 ),
+            )
+        except _PhotoFailed as exc:
+            log.warning("photo capture failed at enrolment: %s", exc)
+            errors.add(
+                "face_photo",
+                N_("The photo was not taken: the camera is not working. Try again, or untick the photo."),
             )
         except IdentifyError as exc:
             log.warning("fingerprint capture failed at enrolment: %s", exc)
@@ -195,7 +218,7 @@ async def _enrol_again(
 ) -> Response:
     tr = await state.translator(session, request)
     values = {key: form.get(key, "") for key in (*ENROL_FIELDS, "for_sale")}
-    sensor = await state.run(lambda s: s.identifier is not None)
+    sensor, camera = await state.run(lambda s: (s.identifier is not None, s.camera is not None))
     return await state.render(
         request,
         "enrol.html",
@@ -205,6 +228,7 @@ async def _enrol_again(
         errors=errors.render(tr),
         genders=GENDER_CHOICES,
         sensor=sensor,
+        camera=camera,
     )
 
 

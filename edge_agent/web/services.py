@@ -16,6 +16,7 @@ from edge_agent.customers import CustomerBook
 from edge_agent.identify import Identifier
 from edge_agent.stock import StockBook
 from edge_agent.store import Store
+from hardware.camera import Camera
 
 FINGER_WAIT_S: Final = 10.0
 """How long a fingerprint page waits for the finger (identify, verify, enrolment capture) before saying so."""
@@ -37,6 +38,8 @@ class WebServices:
     stock: StockBook
     identifier: Identifier | None = None
     finger_wait_s: float = FINGER_WAIT_S
+    camera: Camera | None = None
+    """The counter camera, for the customer's photo at enrolment (None: no photo is offered)."""
 
     def shop(self) -> ShopContext:
         return self.context.current()

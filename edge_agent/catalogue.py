@@ -6,7 +6,7 @@ malformed scan raises :class:`BadScan` saying to scan again; a well-formed code 
 raises :class:`UnknownBarcode`, which the till turns into "add this item". A UPC-A is also looked up as the
 EAN-13 it is (a leading 0), so either form stored by the hub matches.
 
-Items come from the hub's ``catalogue`` snapshot (:func:`apply_catalogue`, origin ``hub``) or are added by
+Items come from the hub's ``catalogue`` snapshot (applied by :mod:`edge_agent.sync`, origin ``hub``) or are added by
 the shopkeeper (:meth:`Catalogue.add_local_item`, origin ``local``). A local item stays until the hub sends
 the same SKU, which then wins; a hub item missing from a newer snapshot is kept but made inactive, so old
 sales and refunds still find it.
@@ -34,7 +34,6 @@ from core.promotions.base import Identifier, Model, validate_model
 from edge_agent.store import Store
 
 __all__ = [
-    "MAX_CATALOGUE_ITEMS",
     "MAX_SCAN_CHARS",
     "MAX_SEARCH_RESULTS",
     "BadScan",
@@ -43,8 +42,6 @@ __all__ = [
     "ScannedCode",
     "UnknownBarcode",
     "UnknownItem",
-    "apply_catalogue",
-    "apply_stock_rules",
     "gs1_check_digit",
     "validate_scan",
 ]
@@ -54,9 +51,6 @@ MAX_SCAN_CHARS: Final = 48
 MAX_SEARCH_RESULTS: Final = 20
 """Items a name search returns at most: a till screen shows a short list, the cashier types more."""
 MAX_SEARCH_CHARS: Final = 64
-MAX_CATALOGUE_ITEMS: Final = 50_000
-"""Items in one catalogue snapshot: a corner shop carries a few thousand."""
-MAX_BARCODES_PER_ITEM: Final = 20
 MAX_NAME_CHARS: Final = 120
 MAX_LOCAL_PRICE_MINOR: Final = 10**9
 
@@ -313,122 +307,3 @@ class _LocalFields(Model):
     category: Identifier
     tax_category: Annotated[str, Field(min_length=1, max_length=64)]
     brand: Identifier | None = None
-
-
-# --- applying the hub's snapshots -------------------------------------------------------------------------
-
-
-class _CatalogueEntry(Model):
-    sku: Identifier
-    name: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
-    category: Identifier
-    tax_category: Annotated[str, Field(min_length=1, max_length=64)]
-    brand: Identifier | None = None
-    distributor: Identifier | None = None
-    unit_price_minor: Annotated[int, Field(strict=True, ge=0, le=10**12)]
-    cost_minor: Annotated[int, Field(strict=True, ge=0, le=10**12)] | None = None
-    measure_per_unit_milli: Annotated[int, Field(strict=True, ge=0, le=10**9)] = 0
-    active: bool = True
-    barcodes: tuple[Annotated[str, Field(min_length=1, max_length=MAX_SCAN_CHARS)], ...] = Field(
-        default=(), max_length=MAX_BARCODES_PER_ITEM
-    )
-    distributors: tuple[Identifier, ...] = Field(default=(), max_length=100)
-
-
-class _CatalogueBody(Model):
-    items: tuple[_CatalogueEntry, ...] = Field(max_length=MAX_CATALOGUE_ITEMS)
-
-
-class _StockRule(Model):
-    sku: Identifier
-    low_at: Annotated[int, Field(strict=True, ge=0, le=10**9)] | None = None
-    reorder_point: Annotated[int, Field(strict=True, ge=0, le=10**9)] | None = None
-    order_up_to: Annotated[int, Field(strict=True, ge=0, le=10**9)] | None = None
-    preferred_distributor: Identifier | None = None
-
-
-class _StockRulesBody(Model):
-    rules: tuple[_StockRule, ...] = Field(max_length=MAX_CATALOGUE_ITEMS)
-
-
-def apply_catalogue(conn: sqlite3.Connection, body: Mapping[str, Any], now: str) -> int:
-    """Write a ``catalogue`` snapshot's rows inside the caller's transaction; returns the items written.
-
-    Hub items are inserted or replaced (a local item with the same SKU becomes the hub's), their barcodes
-    and distributors replaced; hub items absent from the snapshot become inactive. Raises ``InvalidInput``
-    naming the entry for a bad body or a barcode given to two items.
-    """
-    catalogue = validate_model(_CatalogueBody, body, "config.catalogue")
-    seen_barcodes: dict[str, str] = {}
-    for position, entry in enumerate(catalogue.items):
-        for barcode in entry.barcodes:
-            validate_scan(barcode, f"config.catalogue.items.{position}.barcodes")
-            other = seen_barcodes.setdefault(barcode, entry.sku)
-            if other != entry.sku:
-                raise InvalidInput(f"config.catalogue.items.{position}.barcodes", f"{barcode} is also given to {other}")
-    skus = [entry.sku for entry in catalogue.items]
-    if len(set(skus)) != len(skus):
-        raise InvalidInput("config.catalogue.items", "repeats a sku")
-    conn.execute("UPDATE item SET active = 0, updated_at = ? WHERE origin = 'hub'", (now,))
-    for entry in catalogue.items:
-        conn.execute(
-            "INSERT INTO item (sku, name, category, tax_category, brand, distributor, unit_price_minor, cost_minor, "
-            "measure_per_unit_milli, active, origin, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'hub', ?) "
-            "ON CONFLICT (sku) DO UPDATE SET name = excluded.name, category = excluded.category, "
-            "tax_category = excluded.tax_category, brand = excluded.brand, distributor = excluded.distributor, "
-            "unit_price_minor = excluded.unit_price_minor, cost_minor = excluded.cost_minor, "
-            "measure_per_unit_milli = excluded.measure_per_unit_milli, active = excluded.active, origin = 'hub', "
-            "updated_at = excluded.updated_at",
-            (
-                entry.sku,
-                entry.name,
-                entry.category,
-                entry.tax_category,
-                entry.brand,
-                entry.distributor,
-                entry.unit_price_minor,
-                entry.cost_minor,
-                entry.measure_per_unit_milli,
-                int(entry.active),
-                now,
-            ),
-        )
-        conn.execute("DELETE FROM item_barcode WHERE sku = ?", (entry.sku,))
-        # The hub wins a barcode a local item also carried.
-        conn.executemany(
-            "INSERT OR REPLACE INTO item_barcode (barcode, sku) VALUES (?, ?)", [(b, entry.sku) for b in entry.barcodes]
-        )
-        conn.execute("DELETE FROM item_distributor WHERE sku = ?", (entry.sku,))
-        distributors = set(entry.distributors) | ({entry.distributor} if entry.distributor else set())
-        conn.executemany(
-            "INSERT INTO item_distributor (sku, distributor) VALUES (?, ?)",
-            [(entry.sku, d) for d in sorted(distributors)],
-        )
-    return len(catalogue.items)
-
-
-def apply_stock_rules(conn: sqlite3.Connection, body: Mapping[str, Any]) -> int:
-    """Write a ``stock_rules`` snapshot inside the caller's transaction (rules of other SKUs are removed).
-
-    Each rule's current alert level is kept, so a new snapshot does not repeat alerts already raised.
-    """
-    rules = validate_model(_StockRulesBody, body, "config.stock_rules")
-    for position, rule in enumerate(rules.rules):
-        if conn.execute("SELECT 1 FROM item WHERE sku = ?", (rule.sku,)).fetchone() is None:
-            raise InvalidInput(f"config.stock_rules.rules.{position}.sku", f"{rule.sku!r} is not in the catalogue")
-        if rule.order_up_to is not None and rule.reorder_point is not None and rule.order_up_to <= rule.reorder_point:
-            raise InvalidInput(f"config.stock_rules.rules.{position}.order_up_to", "must be above reorder_point")
-    keep = [rule.sku for rule in rules.rules]
-    conn.execute(
-        f"DELETE FROM stock_rule WHERE sku NOT IN ({','.join('?' * len(keep))})",  # noqa: S608
-        keep,
-    )
-    for rule in rules.rules:
-        conn.execute(
-            "INSERT INTO stock_rule (sku, low_at, reorder_point, order_up_to, preferred_distributor) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (sku) DO UPDATE SET low_at = excluded.low_at, "
-            "reorder_point = excluded.reorder_point, order_up_to = excluded.order_up_to, "
-            "preferred_distributor = excluded.preferred_distributor",
-            (rule.sku, rule.low_at, rule.reorder_point, rule.order_up_to, rule.preferred_distributor),
-        )
-    return len(rules.rules)

@@ -323,7 +323,7 @@ def load_defaults(store: BoxStore) -> bool:
     :data:`DEFAULTS_VERSION`), the catalogue's item, barcode and distributor rows, opening stock counts and
     stock rules, all in one transaction.
     """
-    from edge_agent.catalogue import apply_catalogue, apply_stock_rules
+    from edge_agent.sync import apply_config_in
 
     bodies = {kind: _defaults_body(kind) for kind in ("settings", "program", "promotions", "catalogue", "stock_rules")}
     # Check every body first: broken defaults must fail here, loudly, not at the first sale.
@@ -332,12 +332,10 @@ def load_defaults(store: BoxStore) -> bool:
     with store.transaction() as tx:
         if tx.conn.execute("SELECT 1 FROM config LIMIT 1").fetchone() is not None:
             return False
+        # The same path as a hub snapshot (catalogue before its stock rules), all in this one transaction.
+        for kind, body in bodies.items():
+            apply_config_in(tx, kind, DEFAULTS_VERSION, body.encode("utf-8"))
         now = tx.now.isoformat()
-        tx.conn.executemany(
-            "INSERT INTO config (kind, version, sha256, body, applied_at) VALUES (?, ?, ?, ?, ?)",
-            [(kind, DEFAULTS_VERSION, body_sha256(body), body, now) for kind, body in bodies.items()],
-        )
-        apply_catalogue(tx.conn, json.loads(bodies["catalogue"]), now)
         for sku, on_hand in opening.items():
             tx.conn.execute(
                 "INSERT INTO stock (sku, on_hand, updated_at) VALUES (?, ?, ?) "
@@ -348,5 +346,4 @@ def load_defaults(store: BoxStore) -> bool:
                 "INSERT INTO stock_movement (sku, delta, on_hand_after, reason, ref, at) VALUES (?, ?, ?, ?, ?, ?)",
                 (sku, int(on_hand), int(on_hand), "count", "defaults", now),
             )
-        apply_stock_rules(tx.conn, json.loads(bodies["stock_rules"]))
     return True

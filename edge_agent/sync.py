@@ -120,6 +120,63 @@ def applied_versions(conn: sqlite3.Connection) -> dict[str, tuple[int, str, date
     }
 
 
+def check_config(kind: str, version: int, body: bytes) -> wire.ConfigBody:
+    """Validate ``body`` (UTF-8 JSON) as ``version`` of ``kind``; raises :class:`ConfigRefused`."""
+    if kind not in wire.CONFIG_BODIES:
+        raise ConfigRefused(kind, version, wire.Reason.UNKNOWN_TYPE, f"known kinds: {', '.join(wire.CONFIG_KINDS)}")
+    if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= wire.MAX_CONFIG_VERSION:
+        raise ConfigRefused(kind, -1, "bad_version", f"{version!r} is not an integer 0 to {wire.MAX_CONFIG_VERSION}")
+    if len(body) > wire.MAX_CONFIG_BODY_BYTES:
+        raise ConfigRefused(kind, version, wire.Reason.OVERSIZED, f"{len(body)} bytes > {wire.MAX_CONFIG_BODY_BYTES}")
+    try:
+        return wire.decode_config_body(kind, body)
+    except wire.ContractViolation as exc:
+        raise ConfigRefused(kind, version, exc.reason, exc.detail) from exc
+
+
+def apply_config_in(
+    tx: Transaction,
+    kind: str,
+    version: int,
+    body: bytes,
+    *,
+    keep_template: TemplateKeeper | None = None,
+) -> AppliedConfig:
+    """Apply a snapshot inside the caller's transaction (see :func:`apply_config`); the caller commits.
+
+    The erased customers it returns must be given to ``on_erased`` once the caller has committed.
+    """
+    parsed = check_config(kind, version, body)
+    sha = wire.payload_sha256(body)
+    row = tx.conn.execute("SELECT version, sha256, applied_at FROM config WHERE kind = ?", (kind,)).fetchone()
+    if row is not None:
+        current, current_sha, applied_at = int(row[0]), str(row[1]), datetime.fromisoformat(row[2])
+        if version < current:
+            raise ConfigRefused(kind, version, "rollback", f"version {current} is applied; never go back")
+        if version == current:
+            if sha == current_sha:
+                return AppliedConfig(kind, version, sha, applied_at, False, {})
+            raise ConfigRefused(kind, version, "version_conflict", "this version was applied with another body")
+    erased: dict[str, int | None] = {}
+    skipped = 0
+    if isinstance(parsed, wire.CatalogueBody):
+        _apply_catalogue(tx, parsed)
+        rules = _stored_rules(tx.conn)
+        if rules is not None:
+            skipped = _apply_stock_rules(tx, rules, rules)
+    elif isinstance(parsed, wire.StockRulesBody):
+        skipped = _apply_stock_rules(tx, parsed, _stored_rules(tx.conn))
+    elif isinstance(parsed, wire.CustomersBody):
+        erased = _apply_customers(tx, parsed, keep_template)
+    tx.conn.execute(
+        "INSERT INTO config (kind, version, sha256, body, applied_at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (kind) DO UPDATE SET version = excluded.version, sha256 = excluded.sha256, "
+        "body = excluded.body, applied_at = excluded.applied_at",
+        (kind, version, sha, body.decode("utf-8"), tx.now.isoformat()),
+    )
+    return AppliedConfig(kind, version, sha, tx.now, True, erased, skipped)
+
+
 def apply_config(
     store: Store,
     kind: str,
@@ -137,52 +194,15 @@ def apply_config(
     ``on_erased`` is called after the commit (see :data:`ErasedCallback`); ``keep_template`` stores the
     customers' fingerprint templates (see :data:`TemplateKeeper`; without it they are not kept).
     """
-    if kind not in wire.CONFIG_BODIES:
-        raise ConfigRefused(kind, version, wire.Reason.UNKNOWN_TYPE, f"known kinds: {', '.join(wire.CONFIG_KINDS)}")
-    if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= wire.MAX_CONFIG_VERSION:
-        raise ConfigRefused(kind, -1, "bad_version", f"{version!r} is not an integer 0 to {wire.MAX_CONFIG_VERSION}")
-    if len(body) > wire.MAX_CONFIG_BODY_BYTES:
-        raise ConfigRefused(kind, version, wire.Reason.OVERSIZED, f"{len(body)} bytes > {wire.MAX_CONFIG_BODY_BYTES}")
-    try:
-        parsed = wire.decode_config_body(kind, body)
-    except wire.ContractViolation as exc:
-        raise ConfigRefused(kind, version, exc.reason, exc.detail) from exc
-    sha = wire.payload_sha256(body)
-    text = body.decode("utf-8")
-    erased: dict[str, int | None] = {}
-    skipped = 0
+    check_config(kind, version, body)  # refuse a bad body before taking the write lock
     with store.transaction() as tx:
-        row = tx.conn.execute("SELECT version, sha256, applied_at FROM config WHERE kind = ?", (kind,)).fetchone()
-        if row is not None:
-            current, current_sha, applied_at = int(row[0]), str(row[1]), datetime.fromisoformat(row[2])
-            if version < current:
-                raise ConfigRefused(kind, version, "rollback", f"version {current} is applied; never go back")
-            if version == current:
-                if sha == current_sha:
-                    return AppliedConfig(kind, version, sha, applied_at, False, {})
-                raise ConfigRefused(kind, version, "version_conflict", "this version was applied with another body")
-        if isinstance(parsed, wire.CatalogueBody):
-            _apply_catalogue(tx, parsed)
-            rules = _stored_rules(tx.conn)
-            if rules is not None:
-                skipped = _apply_stock_rules(tx, rules, rules)
-        elif isinstance(parsed, wire.StockRulesBody):
-            skipped = _apply_stock_rules(tx, parsed, _stored_rules(tx.conn))
-        elif isinstance(parsed, wire.CustomersBody):
-            erased = _apply_customers(tx, parsed, keep_template)
-        tx.conn.execute(
-            "INSERT INTO config (kind, version, sha256, body, applied_at) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (kind) DO UPDATE SET version = excluded.version, sha256 = excluded.sha256, "
-            "body = excluded.body, applied_at = excluded.applied_at",
-            (kind, version, sha, text, tx.now.isoformat()),
-        )
-        now = tx.now
-    if erased and on_erased is not None:
+        applied = apply_config_in(tx, kind, version, body, keep_template=keep_template)
+    if applied.erased and on_erased is not None:
         try:
-            on_erased(erased)
+            on_erased(applied.erased)
         except Exception:  # the erasure is committed; the sensor's owner must not undo it by failing
-            log.exception("on_erased failed for %d customers; their sensor templates may remain", len(erased))
-    return AppliedConfig(kind, version, sha, now, True, erased, skipped)
+            log.exception("on_erased failed for %d customers; their sensor templates may remain", len(applied.erased))
+    return applied
 
 
 def _apply_catalogue(tx: Transaction, body: wire.CatalogueBody) -> None:

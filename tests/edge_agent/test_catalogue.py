@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from core.errors import InvalidInput
@@ -11,11 +13,11 @@ from edge_agent.catalogue import (
     Catalogue,
     UnknownBarcode,
     UnknownItem,
-    apply_catalogue,
     gs1_check_digit,
     validate_scan,
 )
 from edge_agent.store import Store
+from edge_agent.sync import ConfigRefused, apply_config
 
 COLA = "7501234000017"
 
@@ -126,8 +128,7 @@ def test_a_hub_snapshot_wins_over_a_local_item_and_retires_missing_ones(box: Sto
             }
         ]
     }
-    with box.transaction() as tx:
-        assert apply_catalogue(tx.conn, body, tx.now.isoformat()) == 1
+    assert apply_config(box, "catalogue", 1, json.dumps(body).encode()).changed
     item = catalogue.by_barcode("20000011")
     assert (item.origin, item.name, item.unit_price_minor) == ("hub", "Tamal oaxaqueño", 2500)
     with pytest.raises(UnknownBarcode):
@@ -137,5 +138,5 @@ def test_a_hub_snapshot_wins_over_a_local_item_and_retires_missing_ones(box: Sto
 def test_a_snapshot_giving_one_barcode_to_two_items_is_refused(box: Store) -> None:
     entry = {"name": "x", "category": "c", "tax_category": "general", "unit_price_minor": 1, "barcodes": [COLA]}
     body = {"items": [{"sku": "A", **entry}, {"sku": "B", **entry}]}
-    with pytest.raises(InvalidInput, match="also given to A"), box.transaction() as tx:
-        apply_catalogue(tx.conn, body, tx.now.isoformat())
+    with pytest.raises(ConfigRefused, match="also belongs to 'A'"):
+        apply_config(box, "catalogue", 1, json.dumps(body).encode())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import warnings
@@ -20,13 +21,14 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from fastapi.testclient import TestClient
 
-from edge_agent.catalogue import Catalogue, apply_catalogue, apply_stock_rules
+from edge_agent.catalogue import Catalogue
 from edge_agent.checkout import Checkout
 from edge_agent.context import CONTEXT_KINDS, DEFAULTS_DIR, ContextProvider, body_sha256
 from edge_agent.customers import CustomerBook
 from edge_agent.payments import SimulatedAcquirer
 from edge_agent.stock import StockBook
 from edge_agent.store import Store
+from edge_agent.sync import apply_config_in
 from edge_agent.web import WebAppSettings, WebServices, create_app, create_cashier
 from hardware.printer.simulated import SimulatedPrinter
 
@@ -88,10 +90,10 @@ def seed(store: Store) -> None:
                 "INSERT INTO config (kind, version, sha256, body, applied_at) VALUES (?, 1, ?, ?, ?)",
                 (kind, body_sha256(body), body, now),
             )
-        apply_catalogue(tx.conn, catalogue, now)
+        apply_config_in(tx, "catalogue", 1, json.dumps(catalogue).encode())
         for sku, on_hand in OPENING_STOCK.items():
             tx.conn.execute("INSERT INTO stock (sku, on_hand, updated_at) VALUES (?, ?, ?)", (sku, on_hand, now))
-        apply_stock_rules(tx.conn, STOCK_RULES)
+        apply_config_in(tx, "stock_rules", 1, json.dumps(STOCK_RULES).encode())
 
 
 def build_services(db_path: Path) -> WebServices:

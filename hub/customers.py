@@ -54,8 +54,10 @@ from core import identity, wire
 from core.errors import InvalidInput
 from core.points import PointsProgram
 from core.tiers import TierBasis, TierScheme, classify
-from hub import db
+from hub import db, network
 from hub import ledger as lg
+from hub.config_publish import PublishError
+from hub.publish import Outcome, Publisher
 
 __all__ = [
     "APPLY_BATCH_MAX",
@@ -84,6 +86,7 @@ __all__ = [
     "get_customer",
     "history",
     "merge",
+    "publish_to_boxes",
     "recompute_tier",
     "resolve",
     "set_consent",
@@ -1397,3 +1400,35 @@ def _tier_fields(scheme: TierScheme | None, r: Any) -> tuple[int, int]:
     if scheme is not None and scheme.basis is TierBasis.ACTIVITY:
         return 0, value
     return value, 0
+
+
+def publish_to_boxes(
+    publisher: Publisher,
+    tenant: str,
+    program: PointsProgram | None,
+    *,
+    stores: Sequence[str] | None = None,
+    now: datetime | None = None,
+) -> list[Outcome]:
+    """Build each store's customers snapshot and send it to every box of the store with
+    :class:`hub.publish.Publisher` (a body equal to the last one a box got is not sent again). Run it after
+    an erasure or a merge, and periodically, so balances and regulars stay fresh."""
+    moment = _aware(now or datetime.now(UTC), "now")
+    outcomes: list[Outcome] = []
+    with publisher.engine.connect() as conn:
+        chosen = sorted(s.store for s in network.stores(conn, tenant)) if stores is None else list(stores)
+        work = [
+            (
+                customers_body(conn, tenant, store, program=program, now=moment),
+                network.devices(conn, tenant, store=store),
+            )
+            for store in chosen
+        ]
+    for body, boxes in work:
+        for box in boxes:
+            try:
+                outcomes.append(publisher.publish(tenant, box.device, "customers", body))
+            except (InvalidInput, PublishError) as exc:
+                log.error("%s/%s customers not published: %s", tenant, box.device, exc)
+                outcomes.append(Outcome(tenant, box.device, "customers", None, False, str(exc)))
+    return outcomes

@@ -37,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Final
 
+import paho.mqtt.client as mqtt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -48,8 +49,9 @@ from core.pricing import Basket, BasketLine, Customer, Store, price
 from core.promotions import PromotionSet, load_promotion, load_promotions
 from core.tax import Jurisdiction, shipped_jurisdiction
 from hub import customers as cu
-from hub import db
+from hub import db, network
 from hub import ledger as lg
+from hub.config_publish import PublishError, VersionRefused, publish_config, read_retained
 
 __all__ = [
     "DISTRIBUTOR",
@@ -58,6 +60,7 @@ __all__ = [
     "MAX_PROMOTIONS_PER_SET",
     "PREVIEW_DAYS",
     "UNCATEGORISED",
+    "BoxOutcome",
     "FunderShare",
     "PreviewReport",
     "PromotionRecord",
@@ -72,6 +75,7 @@ __all__ = [
     "promotions_body",
     "promotions_snapshot",
     "publish",
+    "publish_to_boxes",
     "withdraw",
 ]
 
@@ -362,17 +366,19 @@ def latest_set(conn: Connection, tenant: str, store: str) -> PublishedSet | None
     return None if r is None else _published(r)
 
 
-def _publish_store(conn: Connection, tenant: str, store: str, now: datetime) -> PublishedSet:
+def _publish_store(
+    conn: Connection, tenant: str, store: str, now: datetime, *, above: int | None = None
+) -> PublishedSet:
     body = {"promotions": active_promotions(conn, tenant, store, now=now)}
     wire.PromotionsBody.model_validate(body)  # the box refuses what core refuses: so do we, first
     digest = hashlib.sha256(wire.config_body_json(body)).hexdigest()
     last = latest_set(conn, tenant, store)
-    if last is not None and last.sha256 == digest:
+    if last is not None and last.sha256 == digest and above is None:
         return last
     # Versions rise across the whole tenant, so a box moved to another store still sees its version rise.
     ps = db.promotion_set
     highest = conn.execute(sa.select(sa.func.max(ps.c.version)).where(ps.c.tenant == tenant)).scalar_one()
-    version = int(highest or 0) + 1
+    version = max(int(highest or 0), above or 0) + 1
     conn.execute(
         sa.insert(db.promotion_set).values(
             tenant=tenant, store=store, version=version, sha256=digest, body=body, published_at=now
@@ -417,6 +423,68 @@ def promotion_set(conn: Connection, tenant: str, store: str, version: int) -> Pr
     if r is None:
         raise InvalidInput("promotion_set_version", f"store {store!r} was never sent promotion set {version}")
     return PromotionSet(load_promotions(r.body))
+
+
+@dataclass(frozen=True, slots=True)
+class BoxOutcome:
+    """What sending a store's set to one box did: the version sent, unchanged, or the error."""
+
+    device: str
+    store: str
+    version: int | None
+    unchanged: bool
+    error: str | None = None
+
+
+def publish_to_boxes(
+    engine: sa.Engine,
+    client: mqtt.Client,
+    tenant: str,
+    *,
+    stores: Sequence[str] | None = None,
+    now: datetime | None = None,
+) -> list[BoxOutcome]:
+    """:func:`publish`, then send each store's set to every box of the store as its retained ``promotions``
+    snapshot, with the set's version as the config version (so sales report it). A box already holding that
+    version and body is skipped (``config_version`` says so). A box holding a higher version (moved from
+    another store, say) gets the store's set again under a new version. Broker failures are reported per
+    box, not raised: publish again later."""
+    moment = _now(now)
+    with engine.begin() as conn:
+        sets = publish(conn, tenant, stores=stores, now=moment)
+        boxes = {s.store: [d.device for d in network.devices(conn, tenant, store=s.store)] for s in sets}
+    outcomes: list[BoxOutcome] = []
+    v = db.config_version
+    for current in sets:
+        for device in boxes[current.store]:
+            key = (v.c.tenant == tenant, v.c.device == device, v.c.kind == "promotions")
+            with engine.connect() as conn:
+                row = conn.execute(sa.select(v.c.version, v.c.sha256).where(*key)).first()
+            if row is not None and int(row.version) == current.version and row.sha256 == current.sha256:
+                outcomes.append(BoxOutcome(device, current.store, current.version, True))
+                continue
+            sent = current
+            try:
+                try:
+                    publish_config(client, tenant, device, "promotions", dict(sent.body), sent.version)
+                except VersionRefused:
+                    retained = read_retained(client, tenant, device, "promotions").manifest
+                    with engine.begin() as conn:
+                        sent = _publish_store(
+                            conn, tenant, current.store, moment, above=retained.version if retained else current.version
+                        )
+                    publish_config(client, tenant, device, "promotions", dict(sent.body), sent.version)
+            except PublishError as exc:
+                outcomes.append(BoxOutcome(device, current.store, None, False, str(exc)))
+                continue
+            with engine.begin() as conn:
+                values = {"version": sent.version, "sha256": sent.sha256, "published_at": moment}
+                if row is None:
+                    conn.execute(sa.insert(v).values(tenant=tenant, device=device, kind="promotions", **values))
+                else:
+                    conn.execute(sa.update(v).where(*key).values(**values))
+            outcomes.append(BoxOutcome(device, current.store, sent.version, False))
+    return outcomes
 
 
 # --- preview ------------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ duplicates and merges with their points, erasure reaching the boxes' snapshot, h
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -21,6 +22,9 @@ from core.tiers import DEFAULT_ACTIVITY_TIERS, DEFAULT_POINTS_TIERS
 from hub import customers as cu
 from hub import db, network
 from hub import ledger as lg
+from hub.config_publish import read_retained
+from hub.local_services import MosquittoServer
+from hub.publish import Publisher, connect_broker
 
 T0 = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
 TENANT = "acme"
@@ -427,3 +431,28 @@ def test_activity_tiers_count_transactions_in_the_month(conn: Connection) -> Non
     program = PROGRAM.model_copy(update={"tiers": DEFAULT_ACTIVITY_TIERS})
     decision = cu.recompute_tier(conn, TENANT, ANA, program, cu.TierRules(), now=T0 + timedelta(days=1))
     assert decision.state.tier_id == "level_1" and decision.state.value == 3
+
+
+def test_an_erasure_is_published_to_every_box_of_the_network(
+    hub_engine: Engine, conn: Connection, broker: MosquittoServer
+) -> None:
+    network.add_device(conn, TENANT, "box-1", "s1", now=T0)
+    network.add_device(conn, TENANT, "box-2", "s2", now=T0)
+    enrol(conn, ANA, template=TEMPLATE)
+    cu.apply_events(conn, TENANT, now=T0)
+    cu.erase(conn, TENANT, ANA, now=T0)
+    conn.commit()
+    client = connect_broker("127.0.0.1", broker.port, broker.hub.username, broker.hub.password)
+    try:
+        outcomes = cu.publish_to_boxes(Publisher(hub_engine, client), TENANT, PROGRAM, now=T0)
+        assert sorted((o.device, o.error) for o in outcomes) == [("box-1", None), ("box-2", None)]
+        for device in ("box-1", "box-2"):
+            manifest = read_retained(client, TENANT, device, "customers").manifest
+            assert manifest is not None
+            with hub_engine.connect() as c:
+                body = cu.customers_body(c, TENANT, "s1" if device == "box-1" else "s2", program=PROGRAM, now=T0)
+            assert manifest.sha256 == hashlib.sha256(wire.config_body_json(body)).hexdigest()
+            assert body["erased"] == [ANA]
+    finally:
+        client.loop_stop()
+        client.disconnect()

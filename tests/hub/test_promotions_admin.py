@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -18,6 +19,9 @@ from core.points import PointsProgram
 from hub import catalogue, db, network
 from hub import ledger as lg
 from hub import promotions_admin as pa
+from hub.config_publish import publish_config, read_retained
+from hub.local_services import MosquittoServer
+from hub.publish import connect_broker
 
 T0 = datetime(2026, 3, 10, 18, 0, tzinfo=UTC)
 TENANT = "acme"
@@ -267,3 +271,37 @@ def test_preview_of_a_points_promotion_for_listed_customers_finds_them_through_t
     assert report.funders["distributor"].points == 25 and report.funders["retailer"].points == 0
     with pytest.raises(InvalidInput, match="days"):
         pa.preview(conn, TENANT, record, days=0, now=T0)
+
+
+@pytest.fixture
+def hub_client(broker: MosquittoServer) -> Iterator[mqtt.Client]:
+    client = connect_broker("127.0.0.1", broker.port, broker.hub.username, broker.hub.password)
+    try:
+        yield client
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+def test_each_box_retains_its_stores_set_under_the_sets_version(
+    hub_engine: Engine, conn: Connection, hub_client: mqtt.Client
+) -> None:
+    network.add_device(conn, TENANT, "box-1", "s1", now=T0)
+    network.add_device(conn, TENANT, "box-3", "s3", now=T0)
+    pa.define(conn, TENANT, promo(), stores=["s1"], now=T0)
+    conn.commit()
+    first = {o.device: o for o in pa.publish_to_boxes(hub_engine, hub_client, TENANT, now=T0)}
+    with hub_engine.connect() as c:
+        s1 = pa.latest_set(c, TENANT, "s1")
+    assert s1 is not None and first["box-1"].version == s1.version and not first["box-1"].unchanged
+    retained = read_retained(hub_client, TENANT, "box-1", "promotions").manifest
+    assert retained is not None and (retained.version, retained.sha256) == (s1.version, s1.sha256)
+    again = {o.device: o for o in pa.publish_to_boxes(hub_engine, hub_client, TENANT, now=T0)}
+    assert again["box-1"].unchanged and again["box-3"].unchanged
+    # A box that holds a higher version (it served another store before) gets the set under a higher one.
+    publish_config(hub_client, TENANT, "box-1", "promotions", {"promotions": []}, 50)
+    with hub_engine.begin() as c:
+        pa.define(c, TENANT, promo("other", name="Other"), stores=["s1"], now=T0)
+    moved = {o.device: o for o in pa.publish_to_boxes(hub_engine, hub_client, TENANT, now=T0)}
+    assert moved["box-1"].version is not None and moved["box-1"].version > 50
+    assert read_retained(hub_client, TENANT, "box-1", "promotions").manifest.version == moved["box-1"].version  # type: ignore[union-attr]

@@ -42,7 +42,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from core import wire
-from hub import db
+from hub import db, postings
 
 log = logging.getLogger(__name__)
 
@@ -287,6 +287,9 @@ def _apply_events(
                 for m, i in others
             ],
         )
+    if fresh:
+        # The ledger postings of these events, in this transaction: they commit with the inbox rows, once.
+        postings.post_events(conn, [(m, i.received_at) for m, i in fresh])
     for msg, _item in fresh:
         _ack(result, msg, "committed")
     result.committed += len(fresh)

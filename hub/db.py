@@ -56,10 +56,12 @@ sale = sa.Table(
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("total_minor", sa.BigInteger, nullable=False),
     sa.Column("line_count", sa.Integer, nullable=False),
+    sa.Column("customer", sa.String(12)),
     sa.Column("box_ts", Timestamp, nullable=False),
     sa.Column("received_at", Timestamp, nullable=False),
     sa.CheckConstraint("total_minor >= 0", name="total_not_negative"),
     sa.Index("ix_sale_tenant_device", "tenant", "device"),
+    sa.Index("ix_sale_tenant_customer", "tenant", "customer"),
 )
 
 sale_line = sa.Table(

@@ -316,6 +316,7 @@ def _apply_sales(conn: Connection, sales: list[tuple[wire.Message, Incoming]]) -
                 "currency": data.currency,
                 "total_minor": data.total_minor,
                 "line_count": len(data.lines),
+                "customer": data.customer,
                 "box_ts": msg.envelope.ts,
                 "received_at": item.received_at,
             }
@@ -338,6 +339,7 @@ def _apply_sales(conn: Connection, sales: list[tuple[wire.Message, Incoming]]) -
 
 
 _COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+_COPY_NULL = "\\N"
 
 
 def _esc(text: str) -> str:
@@ -357,8 +359,8 @@ def _copy_sales(conn: Connection, sales: list[tuple[wire.Message, Incoming]]) ->
         eid = str(msg.envelope.id)
         sale_text.append(
             f"{eid}\t{msg.topic.tenant}\t{msg.topic.device}\t{_esc(data.store)}\t{_esc(data.sale_id)}\t"
-            f"{data.currency}\t{data.total_minor}\t{len(data.lines)}\t{msg.envelope.ts.isoformat()}\t"
-            f"{item.received_at.isoformat()}\n"
+            f"{data.currency}\t{data.total_minor}\t{len(data.lines)}\t{data.customer or _COPY_NULL}\t"
+            f"{msg.envelope.ts.isoformat()}\t{item.received_at.isoformat()}\n"
         )
         line_text.extend(
             f"{eid}\t{no}\t{_esc(ln.sku)}\t{_esc(ln.name)}\t{ln.qty}\t{ln.unit_price_minor}\t{ln.discount_minor}\t"
@@ -368,8 +370,8 @@ def _copy_sales(conn: Connection, sales: list[tuple[wire.Message, Incoming]]) ->
     raw = conn.connection.driver_connection
     with raw.cursor() as cur:  # type: ignore[union-attr]
         with cur.copy(
-            "COPY sale (event_id, tenant, device, store, sale_id, currency, total_minor, line_count, box_ts, "
-            "received_at) FROM STDIN"
+            "COPY sale (event_id, tenant, device, store, sale_id, currency, total_minor, line_count, customer, "
+            "box_ts, received_at) FROM STDIN"
         ) as copy:
             copy.write("".join(sale_text))
         with cur.copy(

@@ -260,3 +260,21 @@ def test_a_sale_whose_tenders_do_not_pay_its_total_is_refused_at_the_contract() 
             total_minor=1000,
             tenders=[wire.TenderRecord(kind="cash", amount_minor=900)],
         )
+
+
+def test_a_sale_keeps_the_customer_it_was_made_for(hub_engine: Engine) -> None:
+    event_id = wire.uuid7(1_795_000_000_500, bytes(10))
+    data = wire.SaleData(
+        sale_id="s-member",
+        store="store-1",
+        currency="MXN",
+        lines=[wire.SaleLine(sku="a", qty=1, unit_price_minor=1000, amount_minor=1000)],
+        total_minor=1000,
+        customer="123456789012",
+    )
+    raw = wire.encode(id=event_id, seq=1, ts=NOW, device="box-1", data=data)
+    topic, walk_in, _ = sale_payload(2)
+    apply(hub_engine, incoming(wire.event_topic("acme", "box-1", "sale"), raw), incoming(topic, walk_in))
+    with hub_engine.connect() as conn:
+        rows = dict(conn.execute(sa.select(db.sale.c.sale_id, db.sale.c.customer)).all())
+    assert rows == {"s-member": "123456789012", "s-2": None}

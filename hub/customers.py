@@ -1281,7 +1281,8 @@ def customers_body(
     """The ``customers`` snapshot body (core.wire.CustomersBody) for the boxes of ``store``.
 
     Customers: the store's regulars (seen there by an enrolment, an update or a sale with points in the last
-    ``days`` days), newest first, at most ``limit``; each with the hub's balance snapshot in ``program``
+    ``days`` days), newest first, then the network's other customers (newest enrolments first), at most
+    ``limit`` in all, so anyone can be found by phone or sticker at any store; each with the hub's balance snapshot in ``program``
     (available points: offline holds already deducted), the store's offline allowance, the tier basis
     values that make the box classify the tier the hub decided, and the sealed fingerprint template when
     the fingerprint consent stands. ``erased``: the tenant's erased and merged ids (newest first, at most
@@ -1314,6 +1315,16 @@ def customers_body(
         )
     rows.sort(key=lambda r: (seen[r.loyalty_id], r.loyalty_id), reverse=True)
     rows = rows[:limit]
+    if len(rows) < limit:
+        # The rest of the network's customers, newest first, so a customer of another store is found by phone
+        # or sticker here too (their points are usable at every store); only regulars get their template.
+        others = conn.execute(
+            sa.select(c)
+            .where(c.c.tenant == tenant, c.c.state == State.ACTIVE.value, c.c.name.is_not(None))
+            .order_by(c.c.enrolled_on.desc().nulls_last(), c.c.loyalty_id.desc())
+            .limit(limit)
+        )
+        rows.extend([r for r in others if r.loyalty_id not in seen][: limit - len(rows)])
     chosen = [r.loyalty_id for r in rows]
     balances: dict[str, int] = {}
     if program is not None:
@@ -1370,7 +1381,7 @@ def customers_body(
             "fingerprint_consent": r.fingerprint_consent,
             "fingerprint_consent_at": _iso(r.fingerprint_consent_at),
         }
-        if r.fingerprint_consent and r.loyalty_id in templates:
+        if r.fingerprint_consent and r.loyalty_id in templates and r.loyalty_id in seen:
             record["fingerprint_template"] = templates[r.loyalty_id]
         customers.append({k: v for k, v in record.items() if v is not None})
     e = db.customer_erased

@@ -355,12 +355,22 @@ def test_the_snapshot_lists_the_stores_regulars_with_balance_tier_and_template(c
     earn(conn, ANA, 20, store="s1", at=T0 - timedelta(days=1))
     body = cu.customers_body(conn, TENANT, "s1", program=PROGRAM, now=T0 + timedelta(days=1))
     parsed = wire.CustomersBody.model_validate(body)
-    assert [c.loyalty_id for c in parsed.customers] == [ANA, BEA]
-    ana, bea = parsed.customers
+    # The store's regulars first; then the rest of the network, so Carlos is found by phone here too.
+    assert [c.loyalty_id for c in parsed.customers] == [ANA, BEA, CARLOS]
+    ana, bea, carlos = parsed.customers
     assert (ana.balance_points, ana.offline_allowance_points, ana.fingerprint_template) == (20, 50, TEMPLATE)
     assert (bea.balance_points, bea.fingerprint_template) == (70, None)
+    assert carlos.phone_e164 == "+525500000010"
     others = wire.CustomersBody.model_validate(cu.customers_body(conn, TENANT, "s2", program=PROGRAM, now=T0))
-    assert [c.loyalty_id for c in others.customers] == [CARLOS]
+    assert [c.loyalty_id for c in others.customers][0] == CARLOS
+    # A regular of another store travels without their fingerprint template.
+    assert all(c.fingerprint_template is None for c in others.customers)
+    assert [
+        c.loyalty_id
+        for c in wire.CustomersBody.model_validate(
+            cu.customers_body(conn, TENANT, "s2", program=PROGRAM, now=T0, limit=1)
+        ).customers
+    ] == [CARLOS]
 
 
 def test_history_spans_stores_newest_first(conn: Connection) -> None:

@@ -7,17 +7,28 @@ from sqlalchemy.engine import Engine
 
 from . import errors
 from .accounts import Authenticator
-from .routers import auth, events, operations, points, sales, users
+from .routers import auth, customers, events, network, operations, points, promotions, sales, users
 from .settings import ApiSettings
 
 API_VERSION = "1"
-ROUTERS = (auth.router, sales.router, events.router, operations.router, points.router, users.router)
+ROUTERS = (
+    auth.router,
+    sales.router,
+    events.router,
+    operations.router,
+    points.router,
+    users.router,
+    customers.router,
+    promotions.router,
+    network.router,
+)
 """Every router of the API, in the order they are mounted."""
 DESCRIPTION = """\
-The distributor's hub: sales, business events, counter boxes, the points ledger and the tenant's users.
+The distributor's hub: sales, business events, counter boxes, the points ledger, customers, promotions,
+stores, the catalogue and stock, and the tenant's users.
 
 Log in with `POST /auth/login` and send the token as `Authorization: Bearer <token>`. Everything is scoped
-to the caller's tenant; a retailer sees only its own stores; a technician only its assigned boxes. Ids
+to the caller's tenant; a retailer sees only its own stores and customers; a technician only its assigned boxes. Ids
 outside your scope answer 404, like ids that do not exist. Errors are `{"code", "message", "field"}` with a
 stable `code`; schema errors are 422 with FastAPI's `detail` list naming each field (`loc`, `msg`).
 """

@@ -1,4 +1,5 @@
-"""Settings of the hub's HTTP API: token lifetime, login limits, password hashing cost, paging bounds."""
+"""Settings of the hub's HTTP API: token lifetime, login limits, password hashing cost, paging bounds, the
+import upload bound, and the broker connection that publishing promotions to the boxes needs."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ PAGE_MAX: Final = 500
 PAGE_DEFAULT: Final = 50
 OFFSET_MAX: Final = 1_000_000
 """Deepest offset a list accepts; narrow the filters (dates, store) to reach older rows."""
+IMPORT_UPLOAD_MAX_BYTES: Final = 20 * 1024 * 1024
+"""Largest catalogue or stock file ``POST /catalogue/import`` accepts; split larger files (or use the
+``python -m hub.erp`` importer on the hub itself, which takes up to ``hub.erp.importer.IMPORT_MAX_BYTES``)."""
 PASSWORD_MIN_CHARS: Final = 12
 PASSWORD_MAX_CHARS: Final = 256
 
@@ -33,12 +37,24 @@ def _utc_now() -> datetime:
 
 
 @dataclass(frozen=True, slots=True)
+class BrokerSettings:
+    """Where the API reaches the MQTT broker to publish configuration snapshots (promotions) to the boxes,
+    with the hub's own broker account."""
+
+    host: str
+    port: int = 1883
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class ApiSettings:
     """What :func:`hub.api.create_app` needs besides the database.
 
     ``argon2_*`` are the argon2id cost parameters for new password hashes (RFC 9106's second recommended
     set by default); a login rehashes a password whose stored hash used other parameters. ``clock`` gives the
-    hub's aware UTC time (tests pass their own to age tokens and lockouts).
+    hub's aware UTC time (tests pass their own to age tokens and lockouts). ``broker`` is the MQTT broker the
+    API publishes promotion sets through; without it, publishing answers 503 (everything else works).
     """
 
     token_ttl_s: int = TOKEN_TTL_S
@@ -51,4 +67,6 @@ class ApiSettings:
     argon2_memory_kib: int = 64 * 1024
     argon2_parallelism: int = 4
     docs: bool = True
+    import_max_bytes: int = IMPORT_UPLOAD_MAX_BYTES
+    broker: BrokerSettings | None = None
     clock: Callable[[], datetime] = field(default=_utc_now)

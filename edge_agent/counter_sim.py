@@ -32,7 +32,7 @@ CARD_SHARE: Final = 0.3
 REFUND_EVERY: Final = 40
 """About one ticket in this many is followed by a refund of an earlier ticket."""
 MAX_REMEMBERED: Final = 500
-"""Customers and recent sales the cashier remembers (bounded: the simulation may run for days)."""
+"""Recent sales the cashier remembers for refunds (bounded: the simulation may run for days)."""
 
 REFUSALS: Final = (CoreError, CustomerError, PaymentError, StoreError)
 """What a till refuses a ticket with (bad input, a declined payment, a full outbox): counted, never fatal."""
@@ -64,7 +64,6 @@ class SimulatedCashier:
         self.phone_prefix = phone_prefix
         self.stats = CashierStats()
         self._barcodes: list[str] = []
-        self._members: list[str] = []
         self._sales: list[str] = []
 
     def _catalogue(self, services: WebServices) -> list[str]:
@@ -94,10 +93,19 @@ class SimulatedCashier:
             enrolment = services.customers.enrol(form, cashier=self.cashier)
             if not enrolment.existing:
                 self.stats.enrolments += 1
-            self._remember(self._members, phone)
             return enrolment.customer
-        if roll < ENROL_SHARE + MEMBER_SHARE and self._members:
-            return services.customers.find(rng.choice(self._members))
+        if roll < ENROL_SHARE + MEMBER_SHARE:
+            # Anyone in the box's customer cache: members enrolled here and, from the hub's snapshots, at the
+            # network's other stores (their points are good here too).
+            conn = services.store.conn
+            known = int(conn.execute("SELECT count(*) FROM customer WHERE phone_e164 IS NOT NULL").fetchone()[0])
+            if not known:
+                return None
+            row = conn.execute(
+                "SELECT phone_e164 FROM customer WHERE phone_e164 IS NOT NULL ORDER BY loyalty_id LIMIT 1 OFFSET ?",
+                (rng.randrange(known),),
+            ).fetchone()
+            return services.customers.find(row[0]) if row is not None else None
         return None
 
     def _fill(self, sale: Sale, services: WebServices) -> None:

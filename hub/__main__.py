@@ -30,7 +30,7 @@ from types import FrameType
 
 import sqlalchemy as sa
 
-from hub import config_publish, db, erp_sync, network
+from hub import config_publish, db, erp_sync, jobs, network
 from hub.api import cli as api_cli
 from hub.ingest import BATCH_MAX, BATCH_WAIT_S, IngestConfig, IngestWorker
 from hub.supervisor import supervise
@@ -78,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     network.add_arguments(sub)
     erp_sync.add_arguments(sub)
     api_cli.add_arguments(sub)
+    jobs.add_arguments(sub)
     return parser
 
 
@@ -121,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             return network.run_cli(engine, args, read_password(getattr(args, "mqtt_password_file", None)))
         if args.command in ("serve", "add-user"):
             return api_cli.run_cli(engine, args)
+        if args.command == "jobs":
+            return jobs.run_cli(engine, args, read_password(args.mqtt_password_file))
         if args.command == "erp-sync":
             return erp_sync.run_cli(engine, args, read_password(args.mqtt_password_file))
         return _ingest(engine, args)

@@ -346,6 +346,8 @@ def apply_events(
         .where(be.c.tenant == tenant, be.c.type.in_(CUSTOMER_EVENT_TYPES), be.c.applied_at.is_(None))
         .order_by(be.c.received_at, be.c.device, be.c.seq)
         .limit(limit)
+        # Ingest workers and the jobs loop may apply at the same time: each takes rows no one else holds.
+        .with_for_update(skip_locked=True)
     ).all()
     report = ApplyReport()
     for r in rows:
@@ -1282,11 +1284,12 @@ def customers_body(
 
     Customers: the store's regulars (seen there by an enrolment, an update or a sale with points in the last
     ``days`` days), newest first, then the network's other customers (newest enrolments first), at most
-    ``limit`` in all, so anyone can be found by phone or sticker at any store; each with the hub's balance snapshot in ``program``
-    (available points: offline holds already deducted), the store's offline allowance, the tier basis
-    values that make the box classify the tier the hub decided, and the sealed fingerprint template when
-    the fingerprint consent stands. ``erased``: the tenant's erased and merged ids (newest first, at most
-    wire.MAX_ERASED_IDS), which every box deletes with their biometrics.
+    ``limit`` in all, so anyone can be found by phone or sticker at any store; each with the hub's balance
+    snapshot in ``program`` (available points: offline holds already deducted), the store's offline
+    allowance, the tier basis values that make the box classify the tier the hub decided, and, for the
+    store's regulars, the sealed fingerprint template when the fingerprint consent stands. ``erased``: the
+    tenant's erased and merged ids (newest first, at most wire.MAX_ERASED_IDS), which every box deletes with
+    their biometrics.
     """
     if not 1 <= days <= 3660:
         raise InvalidInput("days", "must be 1 to 3660")

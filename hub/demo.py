@@ -14,9 +14,11 @@ import argparse
 import shutil
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
@@ -25,12 +27,24 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from hub import db
+from hub import db, ledger_reports, network, postings
+from hub.config_publish import PublishError
+from hub.jobs import HubJobs
 from hub.local_services import BoxProcess, HubProcess, LocalServiceError, MosquittoServer
+from hub.publish import connect_broker
 
 TENANT = "demo"
 BOX_RATES = {"box-1": 3.0, "box-2": 2.0, "box-3": 1.0}
 """Sales per second at each simulated box: a busy shop, an average one and a quiet one."""
+DEMO_STORES = {
+    "box-1": ("tienda-centro", "abarrotes-lupita", "Abarrotes Doña Lupita"),
+    "box-2": ("tienda-norte", "miscelanea-juarez", "Miscelánea Juárez"),
+    "box-3": ("tienda-sur", "tiendita-rosy", "La Tiendita de Rosy"),
+}
+"""Each box's store and retailer: three retailers, so points earned at one and spent at another are settled."""
+LOYALTY_PREFIX = 481
+JOBS_EVERY_S = 2.0
+"""How often the hub applies enrolments and sends each box the network's customers and their balances."""
 DRAIN_TIMEOUT_S = 60.0
 REFRESH_S = 0.5
 PLAIN_EVERY_S = 5.0
@@ -155,9 +169,21 @@ def run(seconds: float, workdir: Path, console: Console) -> int:
     broker = MosquittoServer()
     hub: HubProcess | None = None
     boxes: list[BoxProcess] = []
+    jobs_stop = threading.Event()
+    jobs_thread: threading.Thread | None = None
+    client = None
+    started_at = datetime.now(UTC)
     try:
         broker.start()
         console.print(f"broker on 127.0.0.1:{broker.port}, hub database {workdir / 'hub.sqlite3'}")
+        setup_network(engine, started_at)
+        client = connect_broker("127.0.0.1", broker.port, broker.hub.username, broker.hub.password)
+        # The boxes keep the embedded demo catalogue and promotions; the hub sends each its store's settings
+        # and, every few seconds, the network's customers with their balances from the ledger.
+        jobs = HubJobs(engine, client, TENANT, box_kinds=("settings",), promotions=False)
+        jobs.run_once()
+        jobs_thread = threading.Thread(target=jobs.run, args=(jobs_stop, JOBS_EVERY_S), name="hub-jobs", daemon=True)
+        jobs_thread.start()
         hub = HubProcess(workdir / "hub", broker, db_url).start()
         boxes = [
             BoxProcess(
@@ -176,10 +202,17 @@ def run(seconds: float, workdir: Path, console: Console) -> int:
             if code != 0:
                 console.print(f"[red]{box.name} could not drain its outbox (exit {code}); log: {box.log}[/]")
         ok = reconcile(console, boxes, hub_figures(engine))
-    except LocalServiceError as exc:
+        settlement(console, engine, started_at)
+    except (LocalServiceError, PublishError) as exc:
         console.print(f"[red]demo could not start: {exc}[/]")
         return 1
     finally:
+        jobs_stop.set()
+        if jobs_thread is not None:
+            jobs_thread.join(30)
+        if client is not None:
+            client.disconnect()
+            client.loop_stop()
         for proc in [*boxes, *([hub] if hub else [])]:
             proc.stop()
         broker.close()
@@ -191,6 +224,72 @@ def run(seconds: float, workdir: Path, console: Console) -> int:
         return 0
     console.print(f"[red]Reconciliation FAILED: the hub and the boxes differ. Logs are in {workdir}.[/]")
     return 1
+
+
+def setup_network(engine: sa.Engine, now: datetime) -> None:
+    """The demo distributor, its three retailers' stores and their boxes, and its points program."""
+    with engine.begin() as conn:
+        network.add_tenant(conn, TENANT, "Distribuidora Demo", LOYALTY_PREFIX, now=now)
+        for device, (store, retailer, name) in DEMO_STORES.items():
+            network.add_store(
+                conn,
+                network.Store(
+                    tenant=TENANT,
+                    store=store,
+                    retailer=retailer,
+                    name=name,
+                    timezone="America/Mexico_City",
+                    currency="MXN",
+                    jurisdiction="mx-general",
+                    language="es",
+                    receipt_header=(name,),
+                    receipt_footer=("¡Gracias por su compra!",),
+                    offline_allowance_points=200,
+                    wallets_enabled=True,
+                ),
+                retailer_name=name,
+                now=now,
+            )
+            network.add_device(conn, TENANT, device, store, now=now)
+        postings.tenant_program(conn, TENANT, now=now)
+
+
+def settlement(console: Console, engine: sa.Engine, started_at: datetime) -> None:
+    """Close the demo's period and print who owes whom for points earned at one store and spent at another."""
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        program = postings.tenant_program(conn, TENANT, now=now)
+        statement = ledger_reports.settle_period(
+            conn, TENANT, program.id, period_start=started_at, period_end=now, now=now
+        )
+        travellers = conn.execute(
+            sa.select(sa.func.count()).select_from(
+                sa.select(db.sale.c.customer)
+                .where(db.sale.c.tenant == TENANT, db.sale.c.customer.is_not(None))
+                .group_by(db.sale.c.customer)
+                .having(sa.func.count(sa.distinct(db.sale.c.store)) > 1)
+                .subquery()
+            )
+        ).scalar_one()
+    table = Table(title=f"Points settlement for the demo period ({statement.currency})")
+    for col in ("party", "points accepted", "points funded", "owed to it", "owed by it", "net"):
+        table.add_column(col, justify="right")
+    for line in statement.lines:
+        table.add_row(
+            line.party,
+            f"{line.accepted_points:,}",
+            f"{line.funded_points:,}",
+            money(line.owed_to_party_minor, statement.currency),
+            money(line.owed_by_party_minor, statement.currency),
+            money(line.net_minor, statement.currency)
+            if line.net_minor >= 0
+            else "-" + money(-line.net_minor, statement.currency),
+        )
+    console.print(table)
+    console.print(
+        f"{travellers} members bought at more than one store; points they earned at one store and spent at another "
+        "are in the lines above (docs/ledger.md explains each column)."
+    )
 
 
 def _watch(

@@ -42,7 +42,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from core import wire
-from hub import db, postings
+from core.errors import CoreError
+from hub import customers, db, postings
 
 log = logging.getLogger(__name__)
 
@@ -288,11 +289,27 @@ def _apply_events(
             ],
         )
     if fresh:
+        _apply_customers(conn, [m for m, _i in others])
         # The ledger postings of these events, in this transaction: they commit with the inbox rows, once.
         postings.post_events(conn, [(m, i.received_at) for m, i in fresh])
     for msg, _item in fresh:
         _ack(result, msg, "committed")
     result.committed += len(fresh)
+
+
+def _apply_customers(conn: Connection, events: list[wire.Message]) -> None:
+    """Enrolments and customer updates become the distributor's customers before the batch's sales are posted,
+    so a customer enrolled at the counter has their first sale's points checked, not taken on trust.
+
+    In a savepoint: should it fail, the events stay pending for the hub's jobs loop and the batch goes on.
+    """
+    tenants = sorted({m.topic.tenant for m in events if m.envelope.type in customers.CUSTOMER_EVENT_TYPES})
+    for tenant in tenants:
+        try:
+            with conn.begin_nested():
+                customers.apply_events(conn, tenant, limit=customers.APPLY_BATCH_MAX)
+        except (sa.exc.SQLAlchemyError, CoreError) as exc:
+            log.warning("%s: customer events left for the jobs loop: %s", tenant, exc)
 
 
 def _apply_sales(conn: Connection, sales: list[tuple[wire.Message, Incoming]]) -> None:

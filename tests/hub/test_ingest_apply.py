@@ -278,3 +278,47 @@ def test_a_sale_keeps_the_customer_it_was_made_for(hub_engine: Engine) -> None:
     with hub_engine.connect() as conn:
         rows = dict(conn.execute(sa.select(db.sale.c.sale_id, db.sale.c.customer)).all())
     assert rows == {"s-member": "123456789012", "s-2": None}
+
+
+def test_a_customer_enrolled_in_the_same_batch_as_their_first_sale_has_its_points_checked(
+    hub_engine: Engine,
+) -> None:
+    from core import identity
+
+    member = identity.make(481, 10_001)
+    enrolment = wire.EnrolmentData(
+        customer=member,
+        store="store-1",
+        fields=wire.CustomerFields(name="Rosa Flores", phone_e164="+525512345678"),
+    )
+    sale = wire.SaleData(
+        sale_id="s-first",
+        store="store-1",
+        currency="MXN",
+        lines=[
+            wire.SaleLine(
+                sku="ARROZ-1KG",
+                qty=1,
+                unit_price_minor=3300,
+                amount_minor=3300,
+                category="abarrotes",
+                tax_category="alimentos",
+            )
+        ],
+        total_minor=3300,
+        customer=member,
+        tenders=[wire.TenderRecord(kind="cash", amount_minor=3300)],
+        points_earned=3,
+        promotion_set_version=0,
+    )
+    items = []
+    for n, data in ((20, enrolment), (21, sale)):
+        event_id = wire.uuid7(1_795_000_000_000 + n, n.to_bytes(10, "big"))
+        raw = wire.encode(id=event_id, seq=n, ts=NOW, device="box-1", data=data)
+        items.append(incoming(wire.event_topic("acme", "box-1", data.TYPE), raw))
+    assert apply(hub_engine, *items).committed == 2
+    with hub_engine.connect() as conn:
+        kinds = [k for (k,) in conn.execute(sa.select(db.alert.c.kind))]
+        applied = conn.execute(sa.select(db.business_event.c.applied_at)).scalar_one()
+    assert "points_unverified" not in kinds
+    assert applied is not None

@@ -1,0 +1,162 @@
+"""The hub's periodic jobs for one tenant: apply customer events, and keep every box's config fresh.
+
+``python -m hub --db URL jobs --tenant T --mqtt-host ... [--every-s 10] [--once]`` runs, every round:
+
+1. :func:`hub.customers.apply_events`: enrolments and customer updates from the boxes become the
+   distributor's customers (consents, duplicates flagged);
+2. :func:`hub.customers.publish_to_boxes`: each store's ``customers`` snapshot (the network's customers with
+   their balances from the ledger, regulars first) to every box of the store, when it changed;
+3. :meth:`hub.publish.Publisher.publish_tenant`: each box's ``settings``, ``catalogue`` and ``stock_rules``
+   (``--box-kinds``) for boxes the hub knows, when they changed (boxes new to the network get them at once);
+4. :func:`hub.promotions_admin.publish_to_boxes`: the active promotion set of each store, when it changed
+   (unless ``--no-promotions``).
+
+A round that fails (database or broker down) is logged and retried after a pause that doubles up to
+:data:`MAX_BACKOFF_S`; the loop stops on SIGTERM or SIGINT after the round in progress.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Final
+
+import paho.mqtt.client as mqtt
+import sqlalchemy as sa
+
+from hub import customers, postings, promotions_admin
+from hub.config_publish import PublishError
+from hub.publish import BUILT_KINDS, Publisher, add_broker_arguments, connect_broker
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EVERY_S: Final = 10.0
+MAX_BACKOFF_S: Final = 300.0
+EVENTS_PER_ROUND: Final = customers.APPLY_BATCH_MAX
+"""Customer events applied per round at most (the rest wait for the next round)."""
+
+
+@dataclass
+class RoundReport:
+    """What one round did."""
+
+    customer_events: int = 0
+    published: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+class HubJobs:
+    """The periodic jobs of one tenant over a connected broker client (borrowed, not closed here)."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        client: mqtt.Client,
+        tenant: str,
+        *,
+        box_kinds: Sequence[str] = BUILT_KINDS,
+        promotions: bool = True,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        """``box_kinds``: which of the boxes' hub-built snapshots to keep fresh (a network whose catalogue
+        is not at the hub yet sends ``settings`` only); ``promotions``: send the stores' promotion sets."""
+        self.engine = engine
+        self.client = client
+        self.tenant = tenant
+        self.box_kinds = tuple(box_kinds)
+        self.promotions = promotions
+        self.clock = clock
+        self.publisher = Publisher(engine, client, clock=clock)
+
+    def run_once(self) -> RoundReport:
+        report = RoundReport()
+        now = self.clock()
+        with self.engine.begin() as conn:
+            applied = customers.apply_events(conn, self.tenant, now=now, limit=EVENTS_PER_ROUND)
+            report.customer_events = applied.applied
+            program = postings.tenant_program(conn, self.tenant, now=now)
+        outcomes = list(self.publisher.publish_tenant(self.tenant, self.box_kinds)) if self.box_kinds else []
+        outcomes += customers.publish_to_boxes(self.publisher, self.tenant, program, now=now)
+        promotions = (
+            promotions_admin.publish_to_boxes(self.engine, self.client, self.tenant, now=now) if self.promotions else []
+        )
+        report.published = sum(1 for o in outcomes if o.version is not None and not o.unchanged)
+        report.published += sum(1 for p in promotions if p.version is not None and not p.unchanged)
+        report.problems = [f"{o.device} {o.kind}: {o.error}" for o in outcomes if o.error]
+        report.problems += [f"{p.device} promotions: {p.error}" for p in promotions if p.error]
+        return report
+
+    def run(self, stop: threading.Event, every_s: float = DEFAULT_EVERY_S) -> None:
+        """Run rounds every ``every_s`` until ``stop`` is set."""
+        pause = every_s
+        while not stop.is_set():
+            try:
+                report = self.run_once()
+            except (sa.exc.SQLAlchemyError, PublishError, OSError) as exc:
+                pause = min(pause * 2, MAX_BACKOFF_S)
+                log.error("%s: jobs round failed (%s); next try in %.0f s", self.tenant, exc, pause)
+            else:
+                pause = every_s
+                if report.customer_events or report.published or report.problems:
+                    log.info(
+                        "%s: %d customer events applied, %d snapshots published%s",
+                        self.tenant,
+                        report.customer_events,
+                        report.published,
+                        f"; problems: {'; '.join(report.problems)}" if report.problems else "",
+                    )
+            stop.wait(pause)
+
+
+def add_arguments(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    jobs = sub.add_parser("jobs", help="apply customer events and keep the boxes' config fresh, every few seconds")
+    jobs.add_argument("--tenant", required=True)
+    jobs.add_argument("--every-s", type=float, default=DEFAULT_EVERY_S)
+    jobs.add_argument("--once", action="store_true", help="one round, then exit")
+    jobs.add_argument(
+        "--box-kinds",
+        default=",".join(BUILT_KINDS),
+        help=f"hub-built snapshots to keep fresh (default {','.join(BUILT_KINDS)}; '' for none)",
+    )
+    jobs.add_argument("--no-promotions", action="store_true", help="do not send the stores' promotion sets")
+    add_broker_arguments(jobs)
+
+
+def run_cli(engine: sa.Engine, args: argparse.Namespace, password: str | None) -> int:
+    """``jobs``: 0 when stopped (or the round done with --once), 1 when the broker cannot be reached."""
+    try:
+        client = connect_broker(args.mqtt_host, args.mqtt_port, args.mqtt_user, password)
+    except PublishError as exc:
+        log.error("%s", exc)
+        return 1
+    kinds = tuple(k for k in args.box_kinds.split(",") if k)
+    unknown = sorted(set(kinds) - set(BUILT_KINDS))
+    if unknown:
+        log.error("--box-kinds: unknown %s; known: %s", ", ".join(unknown), ", ".join(BUILT_KINDS))
+        client.disconnect()
+        client.loop_stop()
+        return 2
+    jobs = HubJobs(engine, client, args.tenant, box_kinds=kinds, promotions=not args.no_promotions)
+    try:
+        if args.once:
+            report = jobs.run_once()
+            return 2 if report.problems else 0
+        stop = threading.Event()
+
+        def _on_signal(_signum: int, _frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, _on_signal)
+        signal.signal(signal.SIGINT, _on_signal)
+        log.info("jobs for %s running every %.0f s", args.tenant, args.every_s)
+        jobs.run(stop, args.every_s)
+        return 0
+    finally:
+        client.disconnect()
+        client.loop_stop()

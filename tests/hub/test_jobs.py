@@ -1,0 +1,86 @@
+"""The hub's jobs loop against a real broker: enrolments applied, and every box given its store's settings and
+the network's customers, once per change."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import paho.mqtt.client as mqtt
+import pytest
+import sqlalchemy as sa
+
+from core import identity, wire
+from hub import db, network
+from hub.config_publish import read_retained
+from hub.ingest import Incoming, apply_batch
+from hub.jobs import HubJobs
+from hub.local_services import MosquittoServer
+from hub.publish import connect_broker
+
+NOW = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
+TENANT = "acme"
+
+
+@pytest.fixture
+def client(broker: MosquittoServer) -> Iterator[mqtt.Client]:
+    c = connect_broker("127.0.0.1", broker.port, broker.hub.username, broker.hub.password)
+    try:
+        yield c
+    finally:
+        c.disconnect()
+        c.loop_stop()
+
+
+def setup(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        network.add_tenant(conn, TENANT, "Acme", 481, now=NOW)
+        for n, store in ((1, "centro"), (2, "norte")):
+            network.add_store(
+                conn,
+                network.Store(
+                    tenant=TENANT,
+                    store=store,
+                    retailer=f"retailer-{n}",
+                    name=store.title(),
+                    timezone="America/Mexico_City",
+                    currency="MXN",
+                    jurisdiction="mx-general",
+                    language="es",
+                ),
+                now=NOW,
+            )
+            network.add_device(conn, TENANT, f"box-{n}", store, now=NOW)
+
+
+def enrol_at_box_1(engine: sa.Engine) -> str:
+    member = identity.make(481, 10_001)
+    data = wire.EnrolmentData(
+        customer=member,
+        store="centro",
+        fields=wire.CustomerFields(name="Rosa Flores", phone_e164="+525512345678"),
+    )
+    raw = wire.encode(id=wire.uuid7(1_795_000_000_000, bytes(10)), seq=1, ts=NOW, device="box-1", data=data)
+    with engine.begin() as conn:
+        apply_batch(conn, [Incoming(str(wire.event_topic(TENANT, "box-1", data.TYPE)), raw, NOW)])
+    return member
+
+
+def test_a_member_enrolled_at_one_store_reaches_every_box_with_its_store_settings(
+    hub_engine: sa.Engine, client: mqtt.Client
+) -> None:
+    setup(hub_engine)
+    member = enrol_at_box_1(hub_engine)
+    jobs = HubJobs(hub_engine, client, TENANT, box_kinds=("settings",), promotions=False, clock=lambda: NOW)
+    first = jobs.run_once()
+    assert first.problems == []
+    assert first.published == 4  # settings and customers, for each of the two boxes
+    for device in ("box-1", "box-2"):
+        for kind in ("settings", "customers"):
+            state = read_retained(client, TENANT, device, kind)
+            assert state.manifest is not None and state.manifest.version == 1
+    with hub_engine.connect() as conn:
+        name = conn.execute(sa.select(db.customer.c.name).where(db.customer.c.loyalty_id == member)).scalar_one()
+    assert name == "Rosa Flores"
+    # Nothing changed: nothing is sent again.
+    assert jobs.run_once().published == 0

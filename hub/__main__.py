@@ -25,13 +25,13 @@ import signal
 import socket
 import sys
 import threading
-from pathlib import Path
 from types import FrameType
 
 import sqlalchemy as sa
 
 from hub import config_publish, db, erp_sync, jobs, network
 from hub.api import cli as api_cli
+from hub.config_publish import read_password
 from hub.ingest import BATCH_MAX, BATCH_WAIT_S, IngestConfig, IngestWorker
 from hub.supervisor import supervise
 
@@ -40,16 +40,6 @@ log = logging.getLogger("hub")
 
 def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(name, default)
-
-
-def read_password(path: str | None, env_name: str = "MOSTRADOR_MQTT_PASSWORD") -> str | None:
-    """A password from a file (first line), else from the environment; never from the command line."""
-    if path:
-        try:
-            return Path(path).read_text().splitlines()[0]
-        except (OSError, IndexError) as exc:
-            raise SystemExit(f"cannot read the password file {path}: {exc}") from exc
-    return os.environ.get(env_name)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -341,3 +341,13 @@ def run_cli(args: argparse.Namespace, password: str | None) -> int:
         )
     )
     return 0
+
+
+def read_password(path: str | None, env_name: str = "MOSTRADOR_MQTT_PASSWORD") -> str | None:
+    """A password from a file (first line), else from the environment; never from the command line."""
+    if path:
+        try:
+            return Path(path).read_text().splitlines()[0]
+        except (OSError, IndexError) as exc:
+            raise SystemExit(f"cannot read the password file {path}: {exc}") from exc
+    return os.environ.get(env_name)

@@ -16,9 +16,10 @@ import sqlalchemy as sa
 
 from core.errors import InvalidInput
 from hub import db
+from hub.config_publish import read_password
 
 from .accounts import Role, create_user
-from .settings import ApiSettings
+from .settings import ApiSettings, BrokerSettings
 
 log = logging.getLogger("hub.api")
 
@@ -31,6 +32,14 @@ def add_arguments(sub: Any) -> None:
     serve.add_argument("--host", default=os.environ.get("MOSTRADOR_API_HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("MOSTRADOR_API_PORT", "8080")))
     serve.add_argument("--no-migrate", action="store_true", help="do not upgrade the schema at start")
+    serve.add_argument(
+        "--mqtt-host",
+        default=os.environ.get("MOSTRADOR_MQTT_HOST"),
+        help="the broker, for publishing promotions to the boxes (without it, publishing answers 503)",
+    )
+    serve.add_argument("--mqtt-port", type=int, default=int(os.environ.get("MOSTRADOR_MQTT_PORT", "1883")))
+    serve.add_argument("--mqtt-user", default=os.environ.get("MOSTRADOR_MQTT_USER", "hub"))
+    serve.add_argument("--mqtt-password-file", default=os.environ.get("MOSTRADOR_MQTT_PASSWORD_FILE"))
     user = sub.add_parser("add-user", help="add an API user; its password is asked on the terminal")
     user.add_argument("--tenant", required=True)
     user.add_argument("--email", required=True)
@@ -84,7 +93,11 @@ def serve(engine: sa.Engine, args: argparse.Namespace) -> int:
     if not args.no_migrate:
         db.migrate(engine)
     log.info("API on http://%s:%d (OpenAPI at /openapi.json, pages at /docs)", args.host, args.port)
-    uvicorn.run(create_app(engine, ApiSettings()), host=args.host, port=args.port, log_level="info")
+    broker = None
+    if args.mqtt_host:
+        password = read_password(args.mqtt_password_file)
+        broker = BrokerSettings(args.mqtt_host, args.mqtt_port, args.mqtt_user, password)
+    uvicorn.run(create_app(engine, ApiSettings(broker=broker)), host=args.host, port=args.port, log_level="info")
     return 0
 
 

@@ -3,7 +3,9 @@
 ``python -m hub --db URL jobs --tenant T --mqtt-host ... [--every-s 10] [--once]`` runs, every round:
 
 1. :func:`hub.customers.apply_events`: enrolments and customer updates from the boxes become the
-   distributor's customers (consents, duplicates flagged);
+   distributor's customers (consents, duplicates flagged); then the tiers of the customers who bought since
+   the last round are reviewed (:func:`hub.customers.recompute_tier`, upgrades at once, downgrades at the
+   period's end);
 2. :func:`hub.customers.publish_to_boxes`: each store's ``customers`` snapshot (the network's customers with
    their balances from the ledger, regulars first) to every box of the store, when it changed;
 3. :meth:`hub.publish.Publisher.publish_tenant`: each box's ``settings``, ``catalogue`` and ``stock_rules``
@@ -23,14 +25,16 @@ import signal
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Final
 
 import paho.mqtt.client as mqtt
 import sqlalchemy as sa
 
-from hub import customers, postings, promotions_admin
+from core.errors import InvalidInput
+from core.points import PointsProgram
+from hub import customers, db, postings, promotions_admin
 from hub.config_publish import PublishError
 from hub.publish import BUILT_KINDS, Publisher, add_broker_arguments, connect_broker
 
@@ -42,11 +46,18 @@ EVENTS_PER_ROUND: Final = customers.APPLY_BATCH_MAX
 """Customer events applied per round at most (the rest wait for the next round)."""
 
 
+TIERS_PER_ROUND: Final = 2_000
+"""Customers whose tier is reviewed per round at most (the busiest first; the rest at the next round)."""
+FIRST_TIER_LOOKBACK: Final = timedelta(days=1)
+"""At start, the tiers of customers who bought in this window are reviewed."""
+
+
 @dataclass
 class RoundReport:
     """What one round did."""
 
     customer_events: int = 0
+    tiers_reviewed: int = 0
     published: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -62,6 +73,7 @@ class HubJobs:
         *,
         box_kinds: Sequence[str] = BUILT_KINDS,
         promotions: bool = True,
+        tier_rules: customers.TierRules | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         """``box_kinds``: which of the boxes' hub-built snapshots to keep fresh (a network whose catalogue
@@ -72,7 +84,9 @@ class HubJobs:
         self.box_kinds = tuple(box_kinds)
         self.promotions = promotions
         self.clock = clock
+        self.tier_rules = tier_rules or customers.TierRules()
         self.publisher = Publisher(engine, client, clock=clock)
+        self._tiers_since: datetime | None = None
 
     def run_once(self) -> RoundReport:
         report = RoundReport()
@@ -81,6 +95,7 @@ class HubJobs:
             applied = customers.apply_events(conn, self.tenant, now=now, limit=EVENTS_PER_ROUND)
             report.customer_events = applied.applied
             program = postings.tenant_program(conn, self.tenant, now=now)
+            report.tiers_reviewed = self._review_tiers(conn, program, now)
         outcomes = list(self.publisher.publish_tenant(self.tenant, self.box_kinds)) if self.box_kinds else []
         outcomes += customers.publish_to_boxes(self.publisher, self.tenant, program, now=now)
         promotions = (
@@ -91,6 +106,28 @@ class HubJobs:
         report.problems = [f"{o.device} {o.kind}: {o.error}" for o in outcomes if o.error]
         report.problems += [f"{p.device} promotions: {p.error}" for p in promotions if p.error]
         return report
+
+    def _review_tiers(self, conn: sa.Connection, program: PointsProgram, now: datetime) -> int:
+        since = self._tiers_since or now - FIRST_TIER_LOOKBACK
+        s = db.sale
+        buyers = conn.execute(
+            sa.select(s.c.customer)
+            .where(s.c.tenant == self.tenant, s.c.customer.is_not(None), s.c.received_at >= since)
+            .group_by(s.c.customer)
+            .order_by(sa.func.count().desc(), s.c.customer)
+            .limit(TIERS_PER_ROUND)
+        ).scalars()
+        reviewed = 0
+        for loyalty_id in buyers:
+            try:
+                with conn.begin_nested():
+                    customers.recompute_tier(conn, self.tenant, loyalty_id, program, self.tier_rules, now=now)
+            except InvalidInput as exc:  # not known at the hub yet, or erased: reviewed when it is
+                log.debug("%s: tier of %s not reviewed: %s", self.tenant, loyalty_id, exc)
+                continue
+            reviewed += 1
+        self._tiers_since = now
+        return reviewed
 
     def run(self, stop: threading.Event, every_s: float = DEFAULT_EVERY_S) -> None:
         """Run rounds every ``every_s`` until ``stop`` is set."""
@@ -105,9 +142,10 @@ class HubJobs:
                 pause = every_s
                 if report.customer_events or report.published or report.problems:
                     log.info(
-                        "%s: %d customer events applied, %d snapshots published%s",
+                        "%s: %d customer events applied, %d tiers reviewed, %d snapshots published%s",
                         self.tenant,
                         report.customer_events,
+                        report.tiers_reviewed,
                         report.published,
                         f"; problems: {'; '.join(report.problems)}" if report.problems else "",
                     )

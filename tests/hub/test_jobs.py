@@ -54,15 +54,29 @@ def setup(engine: sa.Engine) -> None:
 
 
 def enrol_at_box_1(engine: sa.Engine) -> str:
+    """A member enrolled at box-1, who buys there at once (earning points)."""
     member = identity.make(481, 10_001)
-    data = wire.EnrolmentData(
+    enrolment = wire.EnrolmentData(
         customer=member,
         store="centro",
         fields=wire.CustomerFields(name="Rosa Flores", phone_e164="+525512345678"),
     )
-    raw = wire.encode(id=wire.uuid7(1_795_000_000_000, bytes(10)), seq=1, ts=NOW, device="box-1", data=data)
+    sale = wire.SaleData(
+        sale_id="s-1",
+        store="centro",
+        currency="MXN",
+        lines=[wire.SaleLine(sku="a", qty=1, unit_price_minor=5000, amount_minor=5000, category="abarrotes")],
+        total_minor=5000,
+        customer=member,
+        tenders=[wire.TenderRecord(kind="cash", amount_minor=5000)],
+        points_earned=5,
+    )
+    batch = []
+    for seq, data in ((1, enrolment), (2, sale)):
+        raw = wire.encode(id=wire.uuid7(1_795_000_000_000 + seq, bytes(10)), seq=seq, ts=NOW, device="box-1", data=data)
+        batch.append(Incoming(str(wire.event_topic(TENANT, "box-1", data.TYPE)), raw, NOW))
     with engine.begin() as conn:
-        apply_batch(conn, [Incoming(str(wire.event_topic(TENANT, "box-1", data.TYPE)), raw, NOW)])
+        apply_batch(conn, batch)
     return member
 
 
@@ -74,6 +88,7 @@ def test_a_member_enrolled_at_one_store_reaches_every_box_with_its_store_setting
     jobs = HubJobs(hub_engine, client, TENANT, box_kinds=("settings",), promotions=False, clock=lambda: NOW)
     first = jobs.run_once()
     assert first.problems == []
+    assert first.tiers_reviewed == 1
     assert first.published == 4  # settings and customers, for each of the two boxes
     for device in ("box-1", "box-2"):
         for kind in ("settings", "customers"):

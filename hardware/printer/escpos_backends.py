@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import socket
+from abc import abstractmethod
 from typing import Any
 
 from hardware.errors import DeviceNotFound, DevicePermissionDenied, DeviceTimeout, DriverUnavailable, HardwareError
@@ -93,8 +94,10 @@ class EscposPrinter(Printer):
             except Exception as exc:
                 raise self._convert(exc, "close") from exc
 
+    @abstractmethod
     def _convert(self, exc: Exception, during: str) -> HardwareError:
-        raise NotImplementedError
+        """The library's or the OS's error ``exc`` (raised ``during`` open, write or close) as this backend's
+        :class:`HardwareError`, naming the device and what to check."""
 
 
 class UsbPrinter(EscposPrinter):

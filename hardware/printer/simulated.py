@@ -24,8 +24,8 @@ from hardware.errors import DeviceTimeout
 from hardware.printer.base import Printer
 from hardware.printer.status import DLE_EOT, STATUS_REQUESTS, PaperLevel, PrinterStatus
 
-#: Printed bytes a model keeps before it refuses more (a simulated paper roll). A day of receipts at a
-#: busy counter is a few megabytes; tests clear the record between jobs.
+#: Printed bytes a model keeps: the newest ones (a day of receipts at a busy counter is a few megabytes).
+#: Older paper is torn off and gone, as at a real counter, so a simulated box can print for weeks.
 MAX_PRINTED_BYTES = 16 * 1024 * 1024
 
 #: Bytes a model holds while it cannot print (paper out, cover open) before it stops taking more. Real
@@ -115,7 +115,8 @@ class PrinterModel:
     def receive(self, data: bytes) -> bytes:
         """Take bytes from the host; return the status answers to send back.
 
-        Raises ``BufferError`` when the printer cannot take the bytes (hold buffer or paper roll full).
+        Raises ``BufferError`` when the printer cannot take the bytes (its hold buffer is full while it cannot
+        print).
         """
         with self._lock:
             stream = self._partial + data
@@ -161,9 +162,10 @@ class PrinterModel:
         if not data:
             return
         if self._status().ready:
-            if len(self._printed) + len(data) > MAX_PRINTED_BYTES:
-                raise BufferError(f"simulated paper roll full ({MAX_PRINTED_BYTES} bytes): call clear()")
             self._printed += data
+            excess = len(self._printed) - MAX_PRINTED_BYTES
+            if excess > 0:
+                del self._printed[:excess]
         else:
             if len(self._held) + len(data) > HOLD_BUFFER_BYTES:
                 raise BufferError(f"input buffer full ({HOLD_BUFFER_BYTES} bytes held while not ready)")

@@ -254,3 +254,16 @@ def test_serial_printer_that_stops_reading_times_out_with_the_likely_cause() -> 
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_a_simulated_printer_keeps_the_newest_paper_and_never_stops_for_a_full_roll(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from hardware.printer import simulated
+
+    monkeypatch.setattr(simulated, "MAX_PRINTED_BYTES", 64)
+    model = PrinterModel()
+    for n in range(10):
+        model.receive(f"receipt {n:02d} ".encode() * 2)
+    assert len(model.printed) == 64
+    assert model.printed.endswith(b"receipt 09 receipt 09 ")

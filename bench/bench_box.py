@@ -41,8 +41,9 @@ def _baseline(path: Path, drafts: list[SaleDraft], payloads: list[tuple[str, byt
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")  # the same schema, enforced the same way
-    for statement in MIGRATIONS[0]:
-        conn.execute(statement)
+    for migration in MIGRATIONS:  # the box's whole schema, indexes included
+        for statement in migration:
+            conn.execute(statement)
     started = time.perf_counter()
     for seq, (draft, (event_id, payload)) in enumerate(zip(drafts, payloads, strict=True), start=1):
         total = sum(ln.qty * ln.unit_price_minor for ln in draft.lines)
@@ -52,7 +53,8 @@ def _baseline(path: Path, drafts: list[SaleDraft], payloads: list[tuple[str, byt
             (event_id, event_id, draft.store, draft.currency, total, "2026-01-01T00:00:00+00:00"),
         )
         conn.executemany(
-            "INSERT INTO sale_line VALUES (?,?,?,?,?,?,?,?)",
+            "INSERT INTO sale_line (sale_pk, line_no, sku, name, qty, unit_price_minor, discount_minor, "
+            "amount_minor) VALUES (?,?,?,?,?,?,?,?)",
             [
                 (
                     cur.lastrowid,
@@ -68,7 +70,7 @@ def _baseline(path: Path, drafts: list[SaleDraft], payloads: list[tuple[str, byt
             ],
         )
         conn.execute(
-            "INSERT INTO outbox VALUES (?,?,?,?,?,?)",
+            "INSERT INTO outbox (seq, event_id, type, topic, payload, created_at) VALUES (?,?,?,?,?,?)",
             (seq, event_id, "sale", "mo/v1/bench/box-1/evt/sale", payload, "2026-01-01T00:00:00+00:00"),
         )
         conn.execute("COMMIT")

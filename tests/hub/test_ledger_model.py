@@ -34,9 +34,10 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 CUSTOMERS = {"c0": 0, "c1": -30, "c2": -60}  # owner -> floor
 FUNDERS = (lg.DISTRIBUTOR, "shop-a")
 SHOPS = ("shop-a", "shop-b")
-EXAMPLES = 50
-STEPS = 50
-"""50 examples x 50 steps = 2,500 steps per backend, 5,000 in all."""
+EXAMPLES = 100
+STEPS = 80
+MIN_STEPS = 5_000
+"""Up to 100 examples x 80 steps per backend; at least MIN_STEPS of them must really run on each backend."""
 _tenants = itertools.count(1)
 
 amounts = st.integers(min_value=1, max_value=150)
@@ -399,6 +400,6 @@ def test_random_operations_keep_every_ledger_invariant(engine: Engine) -> None:
             ],
         ),
     )
-    # Hypothesis ends some examples early; most of the budget must still have run.
-    assert run.steps >= EXAMPLES * STEPS // 2, run.steps
+    # Hypothesis ends some examples early; at least MIN_STEPS steps must still have run on this backend.
+    assert run.steps >= MIN_STEPS, run.steps
     assert run.statuses.get("created", 0) > 0 and run.statuses.get("exists", 0) > 0

@@ -22,10 +22,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 import uvicorn
 
@@ -45,13 +45,13 @@ from edge_agent.sync import ConfigSync
 from edge_agent.web import WebAppSettings, WebServices, create_app
 from edge_agent.web.auth import SessionRegistry
 from hardware.camera import Camera
-from hardware.config import DEVICES, DeviceFactory, HardwareConfig
+from hardware.config import DEVICES, DeviceFactory, DeviceName, HardwareConfig
 from hardware.config import load_config as load_hardware_config
 from hardware.display.base import Display
 from hardware.errors import HardwareError
 from hardware.fingerprint import FingerprintSensor
 from hardware.indicators import Indicators
-from hardware.printer import Printer
+from hardware.printer import PAPER_58MM, Printer, PrinterProfile
 from hardware.scanner import BarcodeScanner
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,8 @@ class Devices:
     fingerprint: FingerprintSensor | None = None
     indicators: Indicators | None = None
     camera: Camera | None = None
+    profile: PrinterProfile = PAPER_58MM
+    """The receipt printer's paper and text profile (the 58 mm default when the configuration has none)."""
     problems: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -92,6 +94,11 @@ class Devices:
             "indicators": factory.indicators,
             "camera": factory.camera,
         }
+        try:
+            devices.profile = factory.printer_profile()
+        except HardwareError as exc:  # receipts still print, on the default 58 mm profile
+            devices.problems["printer_profile"] = str(exc)
+            log.error("printer profile unavailable, using the default 58 mm one: %s", exc)
         for name, build in builders.items():
             try:
                 setattr(devices, name, build())
@@ -123,7 +130,7 @@ class EdgeAgent:
         self.config = config
         self.clock = clock
         simulate = DEVICES if simulate_all or "all" in config.hardware.simulate else config.hardware.simulate
-        self.hardware = load_hardware_config(config.hardware.config, simulate=simulate)  # type: ignore[arg-type]
+        self.hardware = load_hardware_config(config.hardware.config, simulate=cast(Sequence[DeviceName], simulate))
         self.sessions = SessionRegistry()
         base = web_settings or WebAppSettings()
         self.web_settings = WebAppSettings(
@@ -243,7 +250,6 @@ class EdgeAgent:
         context = ContextProvider(store)
         catalogue = Catalogue(store, tax_categories=context.tax_categories)
         customers = CustomerBook(store, box_key=self._box_key, tenant_key=self._tenant_key, clock=self.clock)
-        profile = self.hardware_profile()
         checkout = Checkout(
             store,
             context,
@@ -255,7 +261,7 @@ class EdgeAgent:
             self.clock,
             online=self.online,
             catalogue=catalogue,
-            **({"profile": profile} if profile is not None else {}),
+            profile=self.devices.profile,
         )
         services = WebServices(
             store=store,
@@ -266,17 +272,9 @@ class EdgeAgent:
             stock=StockBook(store),
         )
         if self.devices.fingerprint is not None:
-            self._identifier = Identifier(store, self.devices.fingerprint, customers)
-            services.identifier = self._identifier
+            services.identifier = Identifier(store, self.devices.fingerprint, customers)
         services.camera = self.devices.camera
         return services
-
-    def hardware_profile(self) -> Any:
-        try:
-            return DeviceFactory(self.hardware).printer_profile()
-        except HardwareError as exc:  # the default 58 mm profile is used instead
-            log.error("printer profile unavailable, using the default: %s", exc)
-            return None
 
     def _close_services(self, services: WebServices) -> None:
         services.store.close()
@@ -285,8 +283,6 @@ class EdgeAgent:
         """Run ``fn`` with the box's services on the service thread (after :meth:`start`); returns its result."""
         result: T = self.app.state.web.gate.call(fn)
         return result
-
-    _gate_call = call
 
     def _serve(self) -> None:
         web = self.config.web
@@ -306,14 +302,12 @@ class EdgeAgent:
 
     # ------------------------------------------------------------------ fingerprints
 
-    _identifier: Identifier | None = None
-
     def _prepare_fingerprints(self) -> None:
         if self.devices.fingerprint is None:
             return
 
-        def prepare(_services: WebServices) -> None:
-            identifier = self._identifier
+        def prepare(services: WebServices) -> None:
+            identifier = services.identifier
             if identifier is None:
                 return
             identifier.reconcile()
@@ -321,18 +315,18 @@ class EdgeAgent:
             log.info("fingerprint sensor ready: %d regulars loaded", loaded)
 
         try:
-            self._gate_call(prepare)
+            self.call(prepare)
         except (IdentifyError, HardwareError, OSError) as exc:  # identification falls back to phone/sticker
             log.error("fingerprint sensor not ready: %s", exc)
 
     def _forget_fingerprints(self, erased: Any) -> None:
         """The hub erased customers: take their templates off the sensor, on the service thread."""
 
-        def forget(_services: WebServices) -> None:
-            if self._identifier is not None:
-                self._identifier.forget(erased)
+        def forget(services: WebServices) -> None:
+            if services.identifier is not None:
+                services.identifier.forget(erased)
 
-        self._gate_call(forget)
+        self.call(forget)
 
     def _keep_template(self, tx: Any, loyalty_id: str, sealed_text: str) -> None:
         # Runs on the config sync's thread inside its transaction: a book of its own, on that transaction.
@@ -372,7 +366,7 @@ class EdgeAgent:
                 return str(exc)
             return "added"
 
-        outcome: str = self._gate_call(add)
+        outcome = self.call(add)
         indicators = self.devices.indicators
         if indicators is not None:
             indicators.beep("ok" if outcome == "added" else "error")

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from core import wire
+from hardware.config import DEVICES
 
 DEFAULT_CONFIG_PATH: Final = Path("/etc/mostrador/agent.toml")
 MAX_CONFIG_BYTES: Final = 64 * 1024
@@ -178,8 +179,12 @@ def load_config(path: Path | str = DEFAULT_CONFIG_PATH) -> AgentConfig:
     web = raw.get("web", {})
     hw = raw.get("hardware", {})
     simulate = hw.get("simulate", [])
-    if not all(isinstance(name, str) for name in simulate):
-        raise AgentConfigError(f"{path}: hardware.simulate must be a list of device names")
+    known = ("all", *DEVICES)
+    unknown = [name for name in simulate if name not in known]
+    if unknown:
+        raise AgentConfigError(
+            f"{path}: hardware.simulate names {', '.join(map(repr, unknown))}; known: {', '.join(known)}"
+        )
     tls = mq.get("tls", False)
     return AgentConfig(
         tenant=box["tenant"],

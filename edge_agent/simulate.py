@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -144,11 +145,36 @@ def main(argv: list[str] | None = None) -> int:
     relay = Relay(args.db, config)
     relay.start()
     rng = random.Random(args.seed)
-    started = time.monotonic()
-    next_sale = started
-    next_stats = started
-    sold = 0
     refused = 0
+
+    def sell_bare() -> bool:
+        nonlocal refused
+        try:
+            store.record_sale(random_sale(rng, args.store, args.currency))
+        except OutboxFull as exc:
+            refused += 1
+            if refused == 1 or refused % 100 == 0:
+                log.error("sale refused (%d so far): %s", refused, exc)
+            return False
+        return True
+
+    _sell(args, stop, store, relay, sell_bare, dict)
+    relay.stop(drain_s=args.drain_s)
+    return _finish(args, store, relay, dict)
+
+
+def _sell(
+    args: argparse.Namespace,
+    stop: threading.Event,
+    store: Store,
+    relay: Relay,
+    sell_one: Callable[[], bool],
+    extra: Callable[[], dict[str, object]],
+) -> None:
+    """Sell at ``--rate`` until ``--max-sales``, ``--seconds`` or a signal; keep the stats file up to date."""
+    started = time.monotonic()
+    next_sale = next_stats = started
+    sold = 0
     selling = args.rate > 0
     while not stop.is_set():
         now = time.monotonic()
@@ -157,25 +183,22 @@ def main(argv: list[str] | None = None) -> int:
         ):
             selling = False
         if selling and now >= next_sale:
-            try:
-                store.record_sale(random_sale(rng, args.store, args.currency))
-                sold += 1
-            except OutboxFull as exc:
-                refused += 1
-                if refused == 1 or refused % 100 == 0:
-                    log.error("sale refused (%d so far): %s", refused, exc)
+            sold += sell_one()
             relay.notify()
             next_sale += 1.0 / args.rate
         if args.stats and now >= next_stats:
-            _write_stats(args.stats, store, relay)
+            _write_stats(args.stats, store, relay, extra())
             next_stats = now + args.stats_every_s
         if not selling and args.exit_when_drained and store.outbox_depth() == 0:
             break
         wait = min(next_sale - time.monotonic() if selling else 0.05, 0.05)
         stop.wait(max(wait, 0.0))
-    relay.stop(drain_s=args.drain_s)
+
+
+def _finish(args: argparse.Namespace, store: Store, relay: Relay, extra: Callable[[], dict[str, object]]) -> int:
+    """Last stats, then the exit status: 0 when the outbox is empty, 3 when events still wait."""
     if args.stats:
-        _write_stats(args.stats, store, relay)
+        _write_stats(args.stats, store, relay, extra())
     depth = store.outbox_depth()
     store.close()
     if depth:
@@ -202,7 +225,8 @@ def _run_counter(args: argparse.Namespace, password: str | None, stop: threading
     )
     agent = EdgeAgent(config)
     agent.start()
-    assert agent.relay is not None
+    relay = agent.relay
+    assert relay is not None
     cashier = SimulatedCashier(random.Random(args.seed))
     store = Store(db, tenant=args.tenant, device=args.device)
 
@@ -217,41 +241,14 @@ def _run_counter(args: argparse.Namespace, password: str | None, stop: threading
             "last_problem": s.last_problem,
         }
 
-    started = time.monotonic()
-    next_sale = next_stats = started
-    selling = args.rate > 0
-    while not stop.is_set():
-        now = time.monotonic()
-        if selling and (
-            (args.max_sales and cashier.stats.sales >= args.max_sales)
-            or (args.seconds and now - started >= args.seconds)
-        ):
-            selling = False
-        if selling and now >= next_sale:
-            agent.call(cashier.ring_up)
-            agent.relay.notify()
-            next_sale += 1.0 / args.rate
-        if args.stats and now >= next_stats:
-            _write_stats(args.stats, store, agent.relay, extra())
-            next_stats = now + args.stats_every_s
-        if not selling and args.exit_when_drained and store.outbox_depth() == 0:
-            break
-        wait = min(next_sale - time.monotonic() if selling else 0.05, 0.05)
-        stop.wait(max(wait, 0.0))
+    _sell(args, stop, store, relay, lambda: agent.call(cashier.ring_up) is not None, extra)
     deadline = time.monotonic() + args.drain_s
     while time.monotonic() < deadline and store.outbox_depth() > 0:
         time.sleep(0.05)
     agent.stop()
-    if args.stats:
-        _write_stats(args.stats, store, agent.relay, extra())
-    depth = store.outbox_depth()
-    store.close()
     if cashier.stats.refused:
         log.info("%d tickets refused by the till; last: %s", cashier.stats.refused, cashier.stats.last_problem)
-    if depth:
-        log.warning("%d events still wait for the hub; they go out at the next start", depth)
-        return 3
-    return 0
+    return _finish(args, store, relay, extra)
 
 
 if __name__ == "__main__":

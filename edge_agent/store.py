@@ -429,14 +429,7 @@ class Store:
         # Inline rather than through _write(): this is the box's hottest path.
         db.execute("BEGIN IMMEDIATE")
         try:
-            if self._depth_estimate >= self.max_outbox_rows:
-                # The estimate only grows here; the relay's deletes are seen by counting again.
-                self._depth_estimate = self.outbox_depth()
-                if self._depth_estimate >= self.max_outbox_rows:
-                    raise OutboxFull(
-                        f"{self.max_outbox_rows} events are waiting for the hub; check the box's network "
-                        "connection and broker credentials before selling more"
-                    )
+            self._check_room(1)
             seq = self._last_seq + 1
             payload = wire.encode(id=event_id, seq=seq, ts=now, device=self.device, data=data)
             cur = db.execute(
@@ -497,12 +490,7 @@ class Store:
                 "coalesce((SELECT max(seq) FROM outbox), 0), coalesce((SELECT max(seq) FROM outbox_rejected), 0))"
             ).fetchone()
             tx.last_seq = int(row[0])
-            depth = self.outbox_depth()
-            if depth + 1 > self.max_outbox_rows:
-                raise OutboxFull(
-                    f"{self.max_outbox_rows} events are waiting for the hub; check the box's network "
-                    "connection and broker credentials before going on"
-                )
+        self._check_room(tx.emitted + 1)
         if event_id is None:
             event_id = wire.uuid7(int(tx.now.timestamp() * 1000), self._entropy(10))
         seq = tx.last_seq + 1
@@ -515,6 +503,20 @@ class Store:
         tx.last_seq = seq
         tx.emitted += 1
         return event_id, seq
+
+    def _check_room(self, adding: int) -> None:
+        """Refuse with :class:`OutboxFull` when ``adding`` more events would pass the outbox bound.
+
+        Checked against an in-memory estimate that only grows between counts; the relay's deletes (on its
+        own connection) are seen by counting again, which happens only near the bound.
+        """
+        if self._depth_estimate + adding > self.max_outbox_rows:
+            self._depth_estimate = self.outbox_depth()
+            if self._depth_estimate + adding > self.max_outbox_rows:
+                raise OutboxFull(
+                    f"{self.max_outbox_rows} events are waiting for the hub; check the box's network "
+                    "connection and broker credentials before going on"
+                )
 
     # ------------------------------------------------------------------ outbox
 

@@ -68,6 +68,7 @@ simulate = ["printer", "camera"]
         ('[box]\ntenant = "a"\ndevice = "b"\ncolour = "red"\n', "unknown key box.colour"),
         ('[shop]\nname = "x"\n', "unknown section [shop]"),
         ("[box\n", "not valid TOML"),
+        ('[box]\ntenant = "a"\ndevice = "b"\n[hardware]\nsimulate = ["printr"]\n', "simulate names 'printr'"),
     ],
 )
 def test_a_wrong_file_names_the_key_and_the_problem(tmp_path: Path, text: str, message: str) -> None:

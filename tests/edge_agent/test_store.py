@@ -195,3 +195,23 @@ def test_a_transaction_sees_events_another_connection_wrote(tmp_path: Path) -> N
     with two.transaction() as tx:
         _, seq = tx.emit(alert)
     assert seq == 2 and [r.seq for r in one.outbox_after(0, 10)] == [1, 2]
+
+
+def test_a_transaction_past_the_outbox_bound_is_refused_whole(tmp_path: Path) -> None:
+    store = Store(tmp_path / "box.db", tenant="acme", device="box-1", max_outbox_rows=3)
+    alert = wire.StockAlertData(store="s1", sku="a", level="low", on_hand=1, threshold=2)
+    with store.transaction() as tx:
+        tx.emit(alert)
+        tx.emit(alert)
+
+    def two_more() -> None:
+        with store.transaction() as tx:
+            tx.emit(alert)
+            tx.emit(alert)
+
+    with pytest.raises(OutboxFull, match="network"):
+        two_more()
+    assert store.outbox_depth() == 2
+    with store.transaction() as tx:
+        tx.emit(alert)
+    assert store.outbox_depth() == 3

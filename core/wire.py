@@ -26,6 +26,7 @@ from typing import Annotated, Any, ClassVar, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.errors import InvalidInput
+from core.text import nul_path
 
 PROTOCOL_VERSION: Final = 1
 """The major version: in every envelope (``v``) and in every topic (``mo/v1/...``)."""
@@ -44,6 +45,8 @@ MAX_TENDERS: Final = 16
 MAX_PROMOTIONS_PER_SALE: Final = 200
 MAX_REORDER_LINES: Final = 500
 HUB_SHARE_GROUP: Final = "hub"
+MAX_SEQ: Final = 2**63 - 1
+"""Largest envelope ``seq``: a signed 64-bit integer, as both ends store it."""
 
 CONFIG_KINDS: Final = ("settings", "promotions", "program", "catalogue", "stock_rules", "customers")
 """The configuration snapshots the hub sends a box, each on its own ``cfg/{kind}`` topic."""
@@ -545,7 +548,7 @@ class SaleData(_Model):
     points_earned: PointsAmount = 0
     points_redeemed: PointsAmount = 0
     offline_hold_points: PointsAmount = 0
-    promotion_set_version: Annotated[int, Field(ge=0, strict=True)] | None = None
+    promotion_set_version: Annotated[int, Field(ge=0, le=MAX_CONFIG_VERSION, strict=True)] | None = None
     promotions: Annotated[list[AppliedPromotion], Field(max_length=MAX_PROMOTIONS_PER_SALE)] = []
     offline: bool = False
 
@@ -589,7 +592,7 @@ class AckResult(_Model):
     """The hub's verdict on one event. ``committed`` and ``duplicate`` both mean: durable at the hub."""
 
     id: uuid.UUID
-    seq: Annotated[int, Field(ge=0, strict=True)]
+    seq: Annotated[int, Field(ge=0, le=MAX_SEQ, strict=True)]
     status: AckStatus
     reason: Annotated[str, Field(max_length=32)] | None = None
 
@@ -1077,7 +1080,7 @@ class EnvelopeHeader(_Model):
 
     v: Annotated[int, Field(strict=True)]
     id: uuid.UUID
-    seq: Annotated[int, Field(ge=0, strict=True)]
+    seq: Annotated[int, Field(ge=0, le=MAX_SEQ, strict=True)]
     ts: datetime
     device: ShortText
     type: Annotated[str, Field(pattern=_TYPE_RE.pattern)]
@@ -1133,7 +1136,13 @@ def _format_ts(ts: datetime) -> str:
 
 
 def encode(*, id: uuid.UUID, seq: int, ts: datetime, device: str, data: MessageData) -> bytes:
-    """Serialise one message to compact UTF-8 JSON; raises InvalidInput if it would exceed the size bound."""
+    """Serialise one message to compact UTF-8 JSON.
+
+    Raises InvalidInput if it would exceed the size bound, if ``seq`` is out of range, or if a text holds a
+    NUL character (the receiver would refuse it; see :mod:`core.text`).
+    """
+    if not 0 <= int(seq) <= MAX_SEQ:
+        raise InvalidInput("seq", f"{seq} is not 0 to {MAX_SEQ}")
     # Assembled by hand around pydantic's own JSON of ``data``: this runs once per sale on the box, and
     # building a dict for json.dumps costs more than the database commit's own Python work.
     head = (
@@ -1143,7 +1152,16 @@ def encode(*, id: uuid.UUID, seq: int, ts: datetime, device: str, data: MessageD
     payload = head.encode() + data.__pydantic_serializer__.to_json(data) + b"}"
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise InvalidInput("payload", f"{len(payload)} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte bound")
+    if _NUL_ESCAPE in payload:  # rare: only then is the data walked to name the field
+        where = nul_path({"device": device, "data": data.model_dump(mode="json")})
+        if where is not None:
+            raise InvalidInput(where, _NUL_PROBLEM)
     return payload
+
+
+_NUL_ESCAPE: Final = b"\\u0000"
+"""How JSON writes a NUL character; a payload without these bytes holds no NUL in any string."""
+_NUL_PROBLEM: Final = "text must not contain a NUL character (U+0000)"
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -1158,7 +1176,7 @@ def decode(topic: str | Topic, payload: bytes) -> Message:
     parsed = topic if isinstance(topic, Topic) else Topic.parse(topic)
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise ContractViolation(Reason.OVERSIZED, f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
-    fast = _FAST_EVENTS.get(parsed.name or "") if parsed.kind is Kind.EVT else None
+    fast = _FAST_EVENTS.get(parsed.name or "") if parsed.kind is Kind.EVT and _NUL_ESCAPE not in payload else None
     if fast is not None:
         # Good events take one pass through pydantic's JSON parser; anything it refuses is decoded again
         # step by step below, to name the exact reason.
@@ -1177,6 +1195,10 @@ def decode(topic: str | Topic, payload: bytes) -> Message:
         raise ContractViolation(Reason.MALFORMED_JSON, "nested too deeply") from exc
     if not isinstance(raw, dict):
         raise ContractViolation(Reason.NOT_AN_OBJECT, f"top level is a JSON {type(raw).__name__}")
+    where = nul_path(raw) if _NUL_ESCAPE in payload else None
+    if where is not None:
+        reason = Reason.BAD_DATA if where == "data" or where.startswith("data.") else Reason.BAD_ENVELOPE
+        raise ContractViolation(reason, f"{where}: {_NUL_PROBLEM}")
     version = raw.get("v")
     if version != PROTOCOL_VERSION or isinstance(version, bool):
         raise ContractViolation(Reason.UNSUPPORTED_VERSION, f"v={version!r}; this receiver speaks v{PROTOCOL_VERSION}")

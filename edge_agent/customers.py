@@ -52,6 +52,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
@@ -206,6 +207,8 @@ class _Settings:
     region: str | None
     offline_allowance_points: int
     loyalty_range: tuple[int, int] | None
+    timezone: str | None = None
+    """The store's IANA zone: "today" (a birth date's latest day) is the store's date, not the machine's."""
 
 
 @dataclass
@@ -271,6 +274,7 @@ def _read_settings(conn: sqlite3.Connection) -> _Settings:
         region=region_for(store),
         offline_allowance_points=allowance if isinstance(allowance, int) and allowance >= 0 else 0,
         loyalty_range=loyalty_range,
+        timezone=store.get("timezone") if isinstance(store.get("timezone"), str) else None,
     )
 
 
@@ -634,7 +638,26 @@ class CustomerBook:
             with self.store.transaction() as own:
                 yield own
 
-    def _validate(self, form: EnrolmentForm | CustomerChanges, region: str | None) -> _Valid:
+    def today(self) -> date:
+        """Today's date in the store's zone, as enrolment forms check it (UTC before the box has settings)."""
+        try:
+            settings = _read_settings(self.store.conn)
+        except NotConfigured:
+            return self._clock().astimezone(UTC).date()
+        return self._store_today(settings)
+
+    def _store_today(self, settings: _Settings, now: datetime | None = None) -> date:
+        """The date of ``now`` (default: the clock's) in the store's zone (UTC when it names no usable zone)."""
+        now = self._clock() if now is None else now
+        if settings.timezone:
+            try:
+                return now.astimezone(ZoneInfo(settings.timezone)).date()
+            except (ZoneInfoNotFoundError, ValueError):
+                pass
+        return now.astimezone(UTC).date()
+
+    def _validate(self, form: EnrolmentForm | CustomerChanges, settings: _Settings) -> _Valid:
+        region = settings.region
         valid = _Valid()
         v = valid.values
         if form.name is not None:
@@ -644,7 +667,7 @@ class CustomerBook:
         if form.gender is not None:
             v["gender"] = _gender(form.gender)
         if form.birth_date is not None:
-            v["birth_date"] = _birth_date(form.birth_date, self._clock().date())
+            v["birth_date"] = _birth_date(form.birth_date, self._store_today(settings))
         if form.wechat_id is not None:
             v["wechat_id"] = _wechat_id(form.wechat_id)
         if form.whatsapp is not None:
@@ -665,7 +688,7 @@ class CustomerBook:
         Raises ``InvalidInput`` naming the first bad field; nothing is written then.
         """
         settings = _read_settings(self.store.conn)
-        valid = self._validate(form, settings.region)
+        valid = self._validate(form, settings)
         if "name" not in valid.values:
             raise InvalidInput("name", "is required")
         if not isinstance(form.fingerprint_consent, bool):
@@ -753,7 +776,7 @@ class CustomerBook:
                 v["birth_date"].isoformat() if "birth_date" in v else None,
                 v.get("wechat_id"),
                 v.get("whatsapp_e164"),
-                now.date().isoformat(),
+                self._store_today(settings, now).isoformat(),
                 settings.offline_allowance_points,
                 None if "marketing_consent" not in v else int(v["marketing_consent"]),
                 now.isoformat() if "marketing_consent" in v else None,
@@ -820,7 +843,7 @@ class CustomerBook:
         Raises ``UnknownCustomer``, or ``InvalidInput`` naming the first bad field; nothing is written then.
         """
         settings = _read_settings(self.store.conn)
-        valid = self._validate(changes, settings.region)
+        valid = self._validate(changes, settings)
         if changes.fingerprint_consent is not None and not isinstance(changes.fingerprint_consent, bool):
             raise InvalidInput("fingerprint_consent", "must be yes or no")
         erased_slot: int | None = None

@@ -146,7 +146,7 @@ async def enrol(request: Request) -> Response:
     state = web(request)
     session = session_of(request)
     form = await checked_form(request, session)
-    today = date.today()
+    today = await state.run(lambda s: s.customers.today())
     enrolment, errors = read_enrolment(form, today)
     outcome: Enrolment | None = None
     if enrolment is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
@@ -73,7 +73,7 @@ async def login(request: Request) -> Response:
         cashier = await state.run(lambda s: authenticate(s.store, cashier_id, pin, hasher=hasher))
     except LoginRefused as refused:
         if refused.reason == "locked":
-            until = refused.locked_until or datetime.now()
+            until = refused.locked_until or datetime.now(UTC)
             minutes = max(1, int((until - datetime.now(until.tzinfo)).total_seconds() + 59) // 60)
             errors.add("", N_("Too many wrong PINs. Try again in %(minutes)s minutes."), minutes=minutes)
         else:

@@ -9,6 +9,7 @@ from . import errors
 from .accounts import Authenticator
 from .routers import auth, customers, events, network, operations, points, promotions, sales, users
 from .settings import ApiSettings
+from .text_guard import RejectNul
 
 API_VERSION = "1"
 ROUTERS = (
@@ -50,6 +51,7 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.authenticator = Authenticator(settings)
     errors.install(app)
+    app.add_middleware(RejectNul)
     for router in ROUTERS:
         app.include_router(router)
     return app

@@ -175,6 +175,9 @@ def _encode(value: object) -> object:
     if isinstance(value, Decimal):
         return {"__class__": "Decimal", "decimal": str(value)}
     if isinstance(value, dt.datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise TypeError("a datetime sent to Tryton must be timezone-aware (Tryton keeps UTC)")
+        value = value.astimezone(dt.UTC)
         return {
             "__class__": "datetime",
             "year": value.year,
@@ -196,7 +199,14 @@ def _decode(obj: dict[str, Any]) -> object:
         return Decimal(obj["decimal"])
     if kind == "datetime":
         return dt.datetime(
-            obj["year"], obj["month"], obj["day"], obj["hour"], obj["minute"], obj["second"], obj["microsecond"]
+            obj["year"],
+            obj["month"],
+            obj["day"],
+            obj["hour"],
+            obj["minute"],
+            obj["second"],
+            obj["microsecond"],
+            tzinfo=dt.UTC,  # Tryton's datetimes are UTC without a zone on the wire
         )
     if kind == "date":
         return dt.date(obj["year"], obj["month"], obj["day"])
@@ -474,7 +484,7 @@ class TrytonConnector:
             products += got
             problems += bad
             if len(ids) < PAGE_SIZE:
-                stamp = since or dt.datetime(1970, 1, 1)
+                stamp = since or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
                 return ProductChanges(tuple(products), tuple(problems), _make_cursor("since", stamp, 0))
             after_id = max(ids)
         return ProductChanges(tuple(products), tuple(problems), _make_cursor("full", since, after_id), complete=False)
@@ -739,6 +749,8 @@ def _parse_cursor(cursor: str) -> tuple[str, dt.datetime | None, int]:
             rest, _, last = rest.rpartition(":")
             after_id = int(last)
         since = None if rest == "-" else dt.datetime.fromisoformat(rest)
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=dt.UTC)  # cursors made before stamps carried their zone were UTC
         if kind == "since" and since is None:
             raise ValueError(cursor)
     except ValueError as exc:

@@ -359,7 +359,7 @@ def test_paying_points_needs_a_customer_and_a_program() -> None:
 
 def test_time_must_be_aware() -> None:
     with pytest.raises(InvalidInput) as caught:
-        priced(basket(CAFE), now=datetime(2026, 3, 14, 12, 0))
+        priced(basket(CAFE), now=datetime(2026, 3, 14, 12, 0))  # noqa: DTZ001 - naive on purpose
     assert caught.value.field == "now"
 
 

@@ -700,7 +700,7 @@ def test_line_ids_must_be_unique() -> None:
 
 def test_now_must_be_timezone_aware() -> None:
     with pytest.raises(InvalidInput) as caught:
-        run([promo()], TWO_LINES, now=datetime(2026, 3, 14, 12, 30))
+        run([promo()], TWO_LINES, now=datetime(2026, 3, 14, 12, 30))  # noqa: DTZ001 - naive on purpose
     assert caught.value.field == "now"
 
 

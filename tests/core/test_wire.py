@@ -117,6 +117,8 @@ def test_unknown_fields_are_ignored_for_forward_compatibility() -> None:
         (payload(id=str(uuid.uuid4())), "bad_envelope"),
         (payload(ts="2026-11-23T12:00:00"), "bad_envelope"),
         (payload(seq=-1), "bad_envelope"),
+        (payload(seq=2**63), "bad_envelope"),
+        (payload(device="box\x001"), "bad_envelope"),
         (payload(device="box-2"), "device_mismatch"),
         (payload(type="refund"), "type_mismatch"),
         (b'{"v":1}' + b" " * (wire.MAX_PAYLOAD_BYTES), "oversized"),
@@ -150,6 +152,52 @@ def test_sales_that_do_not_add_up_are_bad_data(change: dict[str, object], field:
         wire.decode(TOPIC, json.dumps(raw).encode())
     assert err.value.reason == "bad_data"
     assert field in err.value.detail
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"store": "store\x00-1"}, "data.store"),
+        ({"cashier": "\x00"}, "data.cashier"),
+        ({"lines": [{"sku": "75\x0001", "qty": 1, "unit_price_minor": 100, "amount_minor": 100}]}, "data.lines.0.sku"),
+        (
+            {"lines": [{"sku": "a", "name": "Leche\x00", "qty": 1, "unit_price_minor": 100, "amount_minor": 100}]},
+            "data.lines.0.name",
+        ),
+        ({"note\x00": "x"}, "data.note\\x00"),
+    ],
+)
+def test_a_nul_character_in_any_text_is_bad_data_naming_the_field(change: dict[str, object], field: str) -> None:
+    raw = json.loads(payload())
+    raw["data"].update(change)
+    if "lines" in change:
+        raw["data"]["total_minor"] = 100
+    with pytest.raises(wire.ContractViolation) as err:
+        wire.decode(TOPIC, json.dumps(raw).encode())
+    assert err.value.reason == "bad_data"
+    assert err.value.detail.startswith(f"{field}: ")
+    assert "NUL" in err.value.detail
+
+
+def test_a_backslash_u0000_typed_as_text_is_not_a_nul() -> None:
+    data = sale(cashier="a\\u0000b")
+    decoded = wire.decode(TOPIC, wire.encode(id=EID, seq=1, ts=NOW, device="box-1", data=data))
+    assert isinstance(decoded.data, wire.SaleData)
+    assert decoded.data.cashier == "a\\u0000b"
+
+
+def test_the_largest_seq_passes_and_one_more_is_refused_by_the_sender() -> None:
+    top = wire.decode(TOPIC, wire.encode(id=EID, seq=wire.MAX_SEQ, ts=NOW, device="box-1", data=sale()))
+    assert top.envelope.seq == 2**63 - 1
+    with pytest.raises(InvalidInput) as err:
+        wire.encode(id=EID, seq=wire.MAX_SEQ + 1, ts=NOW, device="box-1", data=sale())
+    assert err.value.field == "seq"
+
+
+def test_the_sender_refuses_a_nul_naming_the_field() -> None:
+    with pytest.raises(InvalidInput) as err:
+        wire.encode(id=EID, seq=1, ts=NOW, device="box-1", data=sale(cashier="ana\x00"))
+    assert err.value.field == "data.cashier"
 
 
 def test_an_unknown_event_type_is_refused() -> None:

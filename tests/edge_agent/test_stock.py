@@ -316,7 +316,7 @@ def test_best_margins_use_the_unit_cost_at_sale_and_skip_unknown_costs(store: St
     [
         (NOW, NOW - timedelta(days=1), "end"),
         (NOW - timedelta(days=400), NOW, "end"),
-        (datetime(2026, 1, 1), NOW, "start"),  # no time zone
+        (datetime(2026, 1, 1), NOW, "start"),  # noqa: DTZ001 - no time zone on purpose
     ],
 )
 def test_reports_refuse_bad_or_unbounded_ranges(book: StockBook, start: datetime, end: datetime, field: str) -> None:

@@ -813,6 +813,40 @@ def test_schema_errors_are_422_naming_each_field(world: World) -> None:
     assert bad_id.status_code == 422 and bad_id.json()["detail"][0]["loc"] == ["path", "event_id"]
 
 
+def _text_query_params() -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for router in ROUTERS:
+        for route in router.routes:
+            if not isinstance(route, APIRoute) or "GET" not in (route.methods or set()):
+                continue
+            for param in route.dependant.query_params:
+                if "str" in repr(param.field_info.annotation) or param.field_info.annotation is str:
+                    found.append((route.path, param.alias))
+    return found
+
+
+@pytest.mark.parametrize(("path", "name"), _text_query_params())
+def test_a_nul_in_any_text_query_parameter_is_422_naming_it(world: World, path: str, name: str) -> None:
+    url = path.replace("{", "").replace("}", "")  # path parameters get their own names as values
+    response = world.client.get(url, params={name: "ab\x00c"}, headers=world.headers("t1", A))
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["query", name]
+    assert response.json()["detail"][0]["type"] == "nul_character"
+
+
+def test_a_nul_in_a_json_body_or_the_path_is_422_and_nothing_is_written(world: World) -> None:
+    headers = world.headers("t1", A)
+    body = {"email": "nul\x00@t1.example.com", "password": "a long enough password", "role": "analyst"}
+    response = world.client.post("/users", json=body, headers=headers)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "email"]
+    with world.engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT count(*) FROM api_user WHERE email LIKE 'nul%'")).scalar_one()
+    assert stored == 0
+    path = world.client.get("/customers/12%0034", headers=headers)
+    assert path.status_code == 422 and path.json()["detail"][0]["loc"] == ["path"]
+
+
 @pytest.mark.parametrize(
     ("body", "status", "code", "field"),
     [

@@ -338,6 +338,7 @@ _PRODUCTS: list[dict[str, Any]] = [
 def _seed(conf: str, database: str) -> dict[str, Any]:  # pragma: no cover - runs in a subprocess
     import datetime as dt
     from decimal import Decimal
+    from zoneinfo import ZoneInfo
 
     from trytond import config  # type: ignore[import-untyped]
 
@@ -370,6 +371,8 @@ def _seed(conf: str, database: str) -> dict[str, Any]:  # pragma: no cover - run
         (company,) = Company.create(
             [{"party": company_party.id, "currency": mxn.id, "timezone": "America/Mexico_City"}]
         )
+        # Tryton reads stock "today" in the company's zone: the moves are dated that day, not the machine's.
+        company_today = dt.datetime.now(ZoneInfo(company.timezone)).date()
         admin = User(1)
         User.write([admin], {"companies": [("add", [company.id])], "company": company.id})
 
@@ -464,7 +467,7 @@ def _seed(conf: str, database: str) -> dict[str, Any]:  # pragma: no cover - run
                         "to_location": storages[wh_code].id,
                         "unit_price": Decimal(item["cost_price"]),
                         "currency": mxn.id,
-                        "effective_date": dt.date.today(),
+                        "effective_date": company_today,
                         "company": company.id,
                     }
                 )

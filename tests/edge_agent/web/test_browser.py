@@ -27,8 +27,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SCREENS = Path(__file__).resolve().parents[3] / "var" / "test-artifacts" / "screens"
 WAIT_S = 10.0
-CLICK_ATTEMPTS = 3
-"""Tries of one submit click whose button Chrome reports as detached from a document still settling."""
 
 pytestmark = [
     pytest.mark.browser,
@@ -92,7 +90,6 @@ def browser(tmp_path: Path) -> Iterator[object]:
 def test_a_member_pays_with_points_and_cash_and_the_receipt_and_event_show_both(
     box: Box, served: str, browser: object
 ) -> None:
-    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.remote.webdriver import WebDriver
@@ -111,25 +108,24 @@ def test_a_member_pays_with_points_and_cash_and_the_receipt_and_event_show_both(
         field.clear()
         field.send_keys(value)
 
-    def submit(element_id: str) -> None:
-        """Click a submit button and wait for the page it posts to (the old page's root goes stale).
+    def submit(element_id: str, page: str) -> None:
+        """Click a submit button and wait until the page it leads to is what a person would see.
 
-        Chrome now and then reports the button's node as detached when the document was still settling;
-        the click did not happen then, so it is tried again (a bounded number of times) on the live page.
+        That is: the old document is gone, the new one has finished loading (its deferred script ran), and it
+        is the expected page (``<body data-page>``). The next step then acts on a settled document.
         """
-        for attempt in range(CLICK_ATTEMPTS):
-            page = driver.find_element(By.TAG_NAME, "html")
-            try:
-                driver.find_element(By.ID, element_id).click()
-            except WebDriverException as exc:
-                detached = isinstance(exc, StaleElementReferenceException) or "does not belong to the document" in (
-                    exc.msg or ""
+        old = driver.find_element(By.TAG_NAME, "html")
+        driver.find_element(By.ID, element_id).click()
+        WebDriverWait(driver, WAIT_S).until(expected_conditions.staleness_of(old))
+        WebDriverWait(driver, WAIT_S).until(
+            lambda d: (
+                d.execute_script(
+                    "return document.readyState === 'complete' && document.body ? document.body.dataset.page : null"
                 )
-                if not detached or attempt == CLICK_ATTEMPTS - 1:
-                    raise
-                continue
-            WebDriverWait(driver, WAIT_S).until(expected_conditions.staleness_of(page))
-            return
+                == page
+            ),
+            f"the page after {element_id} never became {page!r}",
+        )
 
     def text_of(element_id: str) -> str:
         return str(driver.find_element(By.ID, element_id).text)
@@ -139,7 +135,7 @@ def test_a_member_pays_with_points_and_cash_and_the_receipt_and_event_show_both(
     shot("01-login")
     fill("cashier_id", "ana")
     fill("pin", CASHIER_PIN)
-    submit("sign-in")
+    submit("sign-in", "sale")
     assert "Ana López" in text_of("who")
     shot("02-signed-in")
 
@@ -153,7 +149,7 @@ def test_a_member_pays_with_points_and_cash_and_the_receipt_and_event_show_both(
         40, -20
     ).move_by_offset(40, 30).move_by_offset(30, -10).release().perform()
     shot("03-enrolment")
-    submit("enrol-submit")
+    submit("enrol-submit", "customer")
     loyalty_id = text_of("customer-id")
     shot("04-enrolled")
     (signature,) = box.query("SELECT signature_svg FROM biometric WHERE loyalty_id = ?", loyalty_id)[0]
@@ -168,29 +164,29 @@ def test_a_member_pays_with_points_and_cash_and_the_receipt_and_event_show_both(
     driver.get(f"{served}/sale")
     for barcode in ("7501234000291", "7501234000291", "7501234000109"):
         fill("scan-code", barcode)
-        submit("scan-submit")
+        submit("scan-submit", "sale")
     assert "Galletas 2x1" in text_of("promotions")
     shot("05-items")
 
     # 4. Identify the member by phone and pay 100 points.
     fill("customer", "5512345678")
-    submit("customer-submit")
+    submit("customer-submit", "sale")
     assert "María Gómez" in text_of("sale-customer")
     fill("points", "100")
-    submit("points-submit")
+    submit("points-submit", "sale")
     assert text_of("total-points") == "100 = $10.00"
     shot("06-points")
 
     # 5. The rest in cash: a 50-peso note.
     fill("amount", "50")
-    submit("tender-submit")
+    submit("tender-submit", "sale")
     assert text_of("total") == "$42.10"
     assert text_of("total-discount") == "\N{MINUS SIGN}$18.90"
     assert text_of("change") == "$17.90"
     shot("07-tendered")
 
     # 6. Complete: the receipt page shows the same figures and the points.
-    submit("complete")
+    submit("complete", "receipt")
     assert text_of("receipt-total") == "$42.10"
     assert text_of("receipt-change") == "$17.90"
     earned = int(text_of("receipt-points-earned"))

@@ -16,9 +16,9 @@ export DEMO_SECONDS PG_BIN
 SYSTEM_NEEDS := /usr/sbin/mosquitto:mosquitto $(PG_BIN)/postgres:postgresql-15 \
 	/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc:fonts-wqy-zenhei \
 	/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core \
-	/usr/bin/chromium:chromium /usr/bin/chromedriver:chromium-driver
+	/usr/bin/chromium:chromium /usr/bin/chromedriver:chromium-driver /usr/bin/faketime:faketime
 
-.PHONY: help bootstrap system demo test check lint typecheck fmt bench clean
+.PHONY: help bootstrap system demo test test-dates check lint typecheck fmt bench clean
 
 help: ## list the targets
 	@echo "Mostrador make targets:"
@@ -72,8 +72,23 @@ fmt: $(STAMP) ## format the code and apply safe lint fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: bootstrap check ## lint, type-check, then the whole suite (short versions of soak runs)
+test: bootstrap check ## lint, type-check, the whole suite (short versions of soak runs), then test-dates
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory test-dates
+
+# Each run: "ZONE HH:MM:SS": the machine's zone (TZ) and the wall-clock time there the faked clock starts at,
+# today; the clock then runs. 23:30 in Mexico City is 05:30 UTC of the next day.
+FAKETIME_RUNS := UTC=05:30:00 America/Mexico_City=23:30:00
+
+test-dates: bootstrap ## the date-sensitive tests (marker `dates`) again under libfaketime, per FAKETIME_RUNS
+	@for run in $(FAKETIME_RUNS); do \
+	  zone=$${run%%=*}; at=$${run#*=}; \
+	  offset=$$(( $$(TZ=$$zone date -d "$$(TZ=$$zone date +%F) $$at" +%s) - $$(date +%s) )); \
+	  [ $$offset -ge 0 ] && offset="+$$offset"; \
+	  echo "date-sensitive tests with the clock at $$at in $$zone (TZ=$$zone, faketime offset $$offset s)"; \
+	  TZ=$$zone PYTHONPATH=tests/faketime faketime --exclude-monotonic -f "$$offset" \
+	    $(BIN)/python -m pytest -m dates -q -p no:cacheprovider; \
+	done
 
 bench: bootstrap ## run the benchmarks (full size) and print ratios against same-run baselines
 	$(BIN)/python -m bench

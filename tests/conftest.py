@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Final
 
 import pytest
 import sqlalchemy as sa
@@ -18,6 +19,32 @@ from hub import db
 from hub.local_services import MosquittoServer, PostgresServer
 
 _db_names = itertools.count(1)
+
+DATE_SENSITIVE: Final = frozenset(
+    {
+        "tests/core/test_points.py",  # lots, expiry
+        "tests/core/test_promotions_engine.py",  # birthdays, seasons, days of the week
+        "tests/core/test_tiers.py",
+        "tests/edge_agent/test_customers.py",  # enrolment date, birth dates
+        "tests/edge_agent/test_stock.py",  # report periods
+        "tests/edge_agent/test_offline.py",
+        "tests/hub/test_customers.py",  # tiers, history
+        "tests/hub/test_erp_sync.py",
+        "tests/hub/test_erp_tryton.py",  # the ERP company's "today"
+        "tests/hub/test_jobs.py",
+        "tests/hub/test_ledger.py",  # expiry, settlement periods, reports
+        "tests/hub/test_postings.py",  # merchant program periods
+    }
+)
+"""Modules whose outcome could depend on the date or the hour: marked ``dates``; ``make test`` runs them a
+second and third time under libfaketime (05:30 UTC, and 23:30 in America/Mexico_City)."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(str(config.rootpath))
+    for item in items:
+        if Path(item.path).relative_to(root).as_posix() in DATE_SENSITIVE:
+            item.add_marker(pytest.mark.dates)
 
 
 @pytest.fixture

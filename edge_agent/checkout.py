@@ -11,9 +11,12 @@ A :class:`Checkout` is made once per box and opens a :class:`Sale` per customer 
     done = sale.complete()                      # one transaction, then the receipt and the OLED screen
 
 Pricing is :func:`core.pricing.price` with the shop's context (:mod:`edge_agent.context`); tenders are
-:func:`core.tenders.settle` with a ``TenderContext`` built from the customer's balance as this box sees it
-(the hub's snapshot less points redeemed plus points earned in sales still in the outbox) and their offline
-allowance (the customer's own, else the store's setting). A points tender always goes first.
+:func:`core.tenders.settle` with a ``TenderContext`` built from the customer's balance as this box knows it
+(:func:`core.points.known_balance`: the hub's snapshot less points redeemed plus points earned in this box's
+sales still in the outbox). Points beyond that are refused online and offline alike
+(:class:`core.points.PointsOverBalance`, which says how many are available); the offline allowance is the
+hub's bound on concurrent spending at several stores, never points this box spends. A points tender always
+goes first.
 
 :meth:`Sale.complete` authorises wallet payment codes with the :class:`~edge_agent.payments.PaymentProvider`
 (online only; the reference is derived from the sale, the code and the amount, so a retry after a timeout
@@ -296,14 +299,12 @@ class Sale:
 
     # -- pricing -----------------------------------------------------------------------------------------
 
-    def _pricing_customer(self, online: bool, context: ShopContext) -> Customer | None:
+    def _pricing_customer(self) -> Customer | None:
         if self.customer is None:
             return None
-        customer = self._checkout.customers.pricing_customer(self.customer)
-        allowance = self._checkout.allowance(self.customer, context) if not online else 0
-        return customer.model_copy(update={"offline_allowance_points": allowance})
+        return self._checkout.customers.pricing_customer(self.customer)
 
-    def _priced(self, context: ShopContext, online: bool) -> PricedReceipt:
+    def _priced(self, context: ShopContext) -> PricedReceipt:
         if not self.lines:
             raise InvalidInput("lines", "the sale has no items yet; scan an item first")
         basket = Basket(
@@ -325,7 +326,7 @@ class Sale:
                 for line in self.lines
             ),
         )
-        customer = self._pricing_customer(online, context)
+        customer = self._pricing_customer()
         if self.points_to_redeem and context.program is None:
             raise InvalidInput("points", "this store has no points program to pay with")
         return price(
@@ -344,7 +345,7 @@ class Sale:
         on the customer's screen."""
         self._open()
         context = self._checkout.context_provider.current()
-        priced = self._priced(context, self._checkout.online())
+        priced = self._priced(context)
         self._checkout.show(basket_screen(priced, context.settings.language))
         return priced
 
@@ -394,12 +395,7 @@ class Sale:
         if self.customer is None:
             return TenderContext(online=online, program=context.program)
         balance = self._checkout.customers.balance(self.customer)
-        return TenderContext(
-            online=online,
-            program=context.program,
-            balance_points=balance,
-            offline_allowance_points=self._checkout.allowance(self.customer, context),
-        )
+        return TenderContext(online=online, program=context.program, balance_points=balance)
 
     def _all_tenders(self) -> list[Tender]:
         points: list[Tender] = [PointsTender(self.points_to_redeem)] if self.points_to_redeem else []
@@ -410,7 +406,7 @@ class Sale:
         self._open()
         context = self._checkout.context_provider.current()
         online = self._checkout.online()
-        priced = self._priced(context, online)
+        priced = self._priced(context)
         return settle(
             priced.totals.total_minor,
             context.currency,
@@ -460,7 +456,7 @@ class Sale:
         checkout = self._checkout
         context = checkout.context_provider.current()
         online = checkout.online()
-        priced = self._priced(context, online)
+        priced = self._priced(context)
         settlement = settle(
             priced.totals.total_minor, context.currency, self._all_tenders(), self._tender_context(context, online)
         )
@@ -565,10 +561,6 @@ class Checkout:
             ).fetchone()
             usage[promotion_id] = PromotionUsage(total_uses=int(total), customer_uses=int(mine))
         return usage
-
-    def allowance(self, customer: CachedCustomer, context: ShopContext) -> int:
-        """How far below zero ``customer`` may spend offline: their own allowance, else the store's."""
-        return customer.offline_allowance_points or context.settings.offline_allowance_points
 
     # -- devices -----------------------------------------------------------------------------------------
 

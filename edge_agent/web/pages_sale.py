@@ -75,10 +75,11 @@ def _refused(errors: FieldErrors, exc: InvalidInput, message: str, fallback: str
 
 
 def open_sale(services: WebServices, session: WebSession) -> Sale:
-    """The session's open sale, starting one when there is none (runs on the service thread)."""
+    """The session's open sale: the one in hand, else the one kept for it before a restart, else a new one
+    (runs on the service thread)."""
     sale = session.sale
     if not isinstance(sale, Sale) or sale.state is not SaleState.OPEN:
-        sale = services.checkout.start(cashier=session.cashier.cashier_id)
+        sale = services.checkout.open_for(session.key, session.cashier.cashier_id)
         session.sale = sale
     return sale
 

@@ -20,9 +20,11 @@ from edge_agent.customers import CachedCustomer, EnrolmentForm
 from edge_agent.payments import PaymentTimeout, SimulatedAcquirer
 from edge_agent.receipts import paid_screen
 from edge_agent.store import Store, Transaction
+from edge_agent.web.auth import Cashier, SessionRegistry, create_cashier
 from hardware.display import SimulatedDisplay
 from hardware.printer import SimulatedPrinter
 from tests.edge_agent.conftest import MEMBER_BALANCE, MEMBER_ID, Network, add_member
+from tests.edge_agent.web.conftest import CHEAP_HASHER
 
 COLA = "7501234000017"  # REF-COLA-600, 18.00, refrescos (double points for members)
 MARIAS = "7501234000291"  # GALLETA-MARIAS-170, 16.00, galletas 2x1
@@ -521,3 +523,51 @@ def test_a_bad_cashier_id_is_refused_before_anything_is_rung_up(checkout: Checko
     assert caught.value.field == "cashier"
     with pytest.raises(CardNumberRefused):
         checkout.start(cashier="4111111111111111")
+
+
+def test_a_sessions_open_sale_is_kept_after_every_change_and_resumed_once_completed(
+    checkout: Checkout, box: Store, member: CachedCustomer
+) -> None:
+    create_cashier(box, "ana", "Ana", "2468", "cashier", hasher=CHEAP_HASHER)
+    session = SessionRegistry(box.path).open(Cashier("ana", "Ana", "cashier"))
+    sale = checkout.open_for(session.key, "ana")
+    for barcode in (COLA, MARIAS, LECHE):
+        sale.add_barcode(barcode)
+    sale.set_qty(sale.lines[0].line_id, 2)
+    sale.identify(MEMBER_ID)
+    sale.use_points(100)
+    sale.add_card(1000, "A1B2C3", "T-1")
+    sale.add_wallet(WECHAT_OK, 500)  # a single-use code: never written down
+    assert WECHAT_OK not in str(box.conn.execute("SELECT state FROM open_sale").fetchone()[0])
+
+    resumed = checkout.open_for(session.key, "ana")  # what a restarted box does for the same session
+    assert resumed is not sale and resumed.sale_id == sale.sale_id and resumed.cashier == "ana"
+    assert [(line.line_id, line.item.sku, line.qty) for line in resumed.lines] == [
+        (line.line_id, line.item.sku, line.qty) for line in sale.lines
+    ]
+    assert resumed.customer == member and resumed.points_to_redeem == 100
+    assert resumed.tenders == sale.tenders[:1]
+    resumed.add_barcode(COLA)
+    assert resumed.lines[0].qty == 3 and len(resumed.lines) == 3
+    resumed.add_cash(20000)
+    done = resumed.complete()
+    assert box.conn.execute("SELECT count(*) FROM open_sale").fetchone() == (0,)
+    assert box.conn.execute("SELECT sale_id FROM sale").fetchall() == [(done.sale_id,)]
+    fresh = checkout.open_for(session.key, "ana")
+    assert fresh.sale_id != done.sale_id and not fresh.lines
+
+
+def test_a_cancelled_or_signed_out_open_sale_is_not_kept(checkout: Checkout, box: Store) -> None:
+    create_cashier(box, "ana", "Ana", "2468", "cashier", hasher=CHEAP_HASHER)
+    registry = SessionRegistry(box.path)
+    session = registry.open(Cashier("ana", "Ana", "cashier"))
+    sale = checkout.open_for(session.key, "ana")
+    sale.add_barcode(COLA)
+    sale.cancel()
+    assert box.conn.execute("SELECT count(*) FROM open_sale").fetchone() == (0,)
+    checkout.open_for(session.key, "ana").add_barcode(COLA)
+    registry.close(session.token)
+    assert box.conn.execute("SELECT count(*) FROM open_sale").fetchone() == (0,)
+    unowned = checkout.start()
+    unowned.add_barcode(COLA)
+    assert box.conn.execute("SELECT count(*) FROM open_sale").fetchone() == (0,)

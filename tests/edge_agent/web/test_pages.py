@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from edge_agent.web import WebAppSettings, create_app
@@ -170,6 +171,28 @@ def test_more_points_than_the_member_may_spend_are_refused_and_the_sale_keeps_no
     response = client.post("/sale/points", data={"csrf": cashier, "points": "5000"})
     assert response.status_code == 422
     assert 'id="points-error"' in response.text
+    assert 'id="total-points"' not in client.get("/sale").text
+
+
+@pytest.mark.parametrize(
+    ("language", "message"),
+    [
+        ("es", "No alcanzan los puntos: el cliente tiene 0 puntos disponibles."),
+        ("en", "Not enough points: the customer has 0 points available."),
+        ("zh", "积分不足：该顾客可用积分为 0。"),  # noqa: RUF001 (Chinese punctuation)
+    ],
+)
+def test_a_new_customer_with_no_points_is_refused_points_offline_with_the_points_available(
+    client: TestClient, cashier: str, box: Box, language: str, message: str
+) -> None:
+    # This box has no hub (offline) and the store's offline allowance is 200 points: none of them spendable.
+    loyalty_id = _enrol(client, cashier, box)
+    assert client.post("/language", data={"csrf": cashier, "language": language, "next": "/sale"}).status_code == 303
+    _ring(client, cashier, LECHE)
+    client.post("/sale/customer", data={"csrf": cashier, "customer": loyalty_id})
+    response = client.post("/sale/points", data={"csrf": cashier, "points": "50"})
+    assert response.status_code == 422
+    assert message in response.text
     assert 'id="total-points"' not in client.get("/sale").text
 
 

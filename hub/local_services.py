@@ -267,13 +267,22 @@ class MosquittoServer(_Server):
             os.chown(tmp, self._user.pw_uid, self._user.pw_gid)
         tmp.replace(path)
 
-    def _reload_until(self, cred: Credentials, *, accepted: bool) -> None:
-        """SIGHUP (Mosquitto rereads its password files), then wait until ``cred`` is accepted, or refused."""
-        assert self.proc is not None
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto reads its password files and ACL again (asynchronously, within milliseconds)."""
+        if self.proc is None or self.proc.poll() is not None:
+            raise LocalServiceError("mosquitto is not running")
         self.proc.send_signal(signal.SIGHUP)
+
+    def accepts(self, cred: Credentials, *, port: int | None = None) -> bool:
+        """Whether the broker accepts ``cred`` on ``port`` (the boxes' listener unless told) right now."""
+        return _mqtt_accepts(self.box_port if port is None else port, cred)
+
+    def _reload_until(self, cred: Credentials, *, accepted: bool) -> None:
+        """Reload, then wait until ``cred`` is accepted, or refused."""
+        self.reload()
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
-            if _mqtt_accepts(self.box_port, cred) == accepted:
+            if self.accepts(cred) == accepted:
                 return
             time.sleep(0.02)
         what = "accept" if accepted else "refuse"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -67,7 +68,7 @@ def apply(engine: Engine, *items: Incoming):  # type: ignore[no-untyped-def]
         return apply_batch(conn, list(items))
 
 
-def rows(engine: Engine, query: sa.Select[tuple[object, ...]]) -> list[tuple[object, ...]]:
+def rows(engine: Engine, query: sa.Select[Any]) -> list[tuple[object, ...]]:
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(query)]
 

@@ -5,7 +5,7 @@
 
     [box]
     tenant = "acme"                      # the distributor's tenant id, lower case
-    device = "box-0042"                  # this box's device id (the CN of its certificate)
+    device = "box-0042"                  # this box's device id; broker user "{tenant}/{device}"
     data_dir = "/var/lib/mostrador"      # database, sealing key and receipts live here
     tenant_key_file = "/etc/mostrador/tenant.key"  # opens fingerprint templates the hub sends (optional)
 

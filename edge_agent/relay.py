@@ -71,7 +71,7 @@ class RelayConfig:
     ca_file: str | None = None
     """TLS: the CA that signed the broker's certificate; TLS is on when this is set."""
     cert_file: str | None = None
-    """TLS: this box's client certificate (CN = device id) and its key."""
+    """TLS: this box's client certificate (CN = its broker username, ``{tenant}/{device}``) and its key."""
     key_file: str | None = None
 
     def __post_init__(self) -> None:

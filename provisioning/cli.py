@@ -87,13 +87,14 @@ def run(args: argparse.Namespace) -> int:
     elif args.command == "remove-box":
         username = broker.remove_box(args.passwd, args.tenant, args.device)
         print(f"removed {username} from {args.passwd}; {RELOAD_HINT}")
-        print("a box still connected keeps its connection until it drops; restart the broker to end it now")
+        print("at the reload the broker also ends the box's connection if it is connected")
     else:
         if (args.tenant is None) != (args.device is None):
             raise SystemExit("broker-acl: give both --tenant and --device (a box to renew), or neither")
         if args.tenant is not None:
             creds = broker.issue_box(args.passwd, args.tenant, args.device, args.out, rotate=True)
             _issued(creds, "renewed")
+            print("  the old password stops working at the reload: the box is offline until it has the new file")
         broker.write_acl(args.acl, args.hub_user)
         print(f"ACL {args.acl} written; {RELOAD_HINT}")
     return 0

@@ -60,7 +60,7 @@ from core.promotions.engine import (
 )
 from core.promotions.model import Promotion
 from core.promotions.timing import to_local
-from core.tax import Jurisdiction, TaxableLine, TaxTotal
+from core.tax import Jurisdiction, TaxableLine, TaxTotal, UnknownTaxCategory
 from core.tax.compute import TaxedDocument, TaxRow, tax_document
 from core.tiers import TierBasis, TierStanding, classify
 
@@ -124,7 +124,7 @@ def price(
     tax_categories = {c.category_id for c in jurisdiction.categories}
     for position, line in enumerate(basket.lines):
         if line.tax_category not in tax_categories:
-            raise InvalidInput(
+            raise UnknownTaxCategory(
                 f"basket.lines.{position}.tax_category",
                 f"{line.tax_category!r} is not a tax category of jurisdiction "
                 f"{jurisdiction.jurisdiction_id!r}; known: {', '.join(sorted(tax_categories))}",

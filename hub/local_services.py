@@ -247,7 +247,11 @@ class MosquittoServer(_Server):
         return cred
 
     def remove_box(self, tenant: str, device: str) -> None:
-        """Take a box's credentials out of the password file; the broker refuses it from then on."""
+        """Take a box's credentials out of the password file; the broker refuses it from then on.
+
+        At the reload Mosquitto checks the connected clients again and disconnects the box if it is connected
+        (the connection check used to wait for the reload may end the box's session sooner).
+        """
         cred = self._boxes.pop((tenant, device), None)
         if cred is None:
             raise LocalServiceError(f"box {device!r} of tenant {tenant!r} has no credentials on this broker")

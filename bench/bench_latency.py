@@ -1,11 +1,12 @@
 """Box commit to hub ack latency under a steady load of many boxes, against a raw broker round trip.
 
-Ours: 100 boxes (10 processes of 10), each committing a sale every 200 ms (5 sales/s, 500 sales/s in all) with
-its outbox row (WAL, ``synchronous=FULL``); the relay publishes it, the hub's ingest commits it to PostgreSQL
-and acks, and the relay settles the ack in the box's store. The time is from the start of the box's commit
-to the end of that settlement. Baseline, measured in the same run on the same broker: the same boxes as plain
-paho clients publishing at the same rate, each payload echoed back at once by a subscriber that does nothing
-else (``bench.raw_echo``). Target: p99 <= 500 ms.
+Ours: 100 boxes (10 processes of 10), each ringing up a ticket at its real checkout every second (100 sales/s
+in all; every box's checkout runs on this machine's shared cores, where a Raspberry Pi would run one), the sale
+committed with its stock movements and outbox row (WAL, ``synchronous=FULL``); the relay publishes it, the
+hub's ingest commits it (postings included) to PostgreSQL and acks, and the relay settles the ack in the box's
+store. The time is from the start of the ticket to the end of that settlement. Baseline, measured in the same
+run on the same broker: the same boxes as plain paho clients publishing at the same rate, each payload echoed
+back at once by a subscriber that does nothing else (``bench.raw_echo``). Target: p99 <= 500 ms.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from hub.local_services import HubProcess, MosquittoServer, PostgresServer
 TENANT = "bench"
 TARGET_P99_MS = 500.0
 BOXES_PER_PROCESS = 10
-RATE_PER_BOX = 5.0
+RATE_PER_BOX = 1.0
 
 
 def _children(

@@ -3,8 +3,9 @@
 ``python -m bench.latency_boxes MODE DIR TENANT FIRST COUNT RATE SECONDS PORT SECRETS_DIR`` (box ``box-N``
 connects as ``TENANT/box-N`` with the password in ``SECRETS_DIR/box-N.pw``)
 
-* ``ours``: each box is a real store (WAL, ``synchronous=FULL``) and relay; a sale is committed with its
-  outbox row and timed until the relay has settled the hub's ack for it.
+* ``ours``: each box is a real store (WAL, ``synchronous=FULL``), its real checkout and relay; a ticket is
+  rung up (:func:`bench.box_rows.ring_up`: scanned, priced, a member on some, paid, committed with its stock
+  movements and outbox row) and timed from its start until the relay has settled the hub's ack for its sale.
 * ``raw``: each box is a plain paho client publishing a small payload at QoS 1, timed until the raw echo
   (``bench.raw_echo``) sends it back: the broker round trip with no database on either side.
 
@@ -25,10 +26,9 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench.box_rows import barcodes, counter_box, ring_up
 from core import broker_auth, wire
 from edge_agent.relay import Relay, RelayConfig
-from edge_agent.simulate import random_sale
-from edge_agent.store import Store
 
 DRAIN_S = 30.0
 
@@ -41,7 +41,9 @@ class _Box:
         self.latencies: list[float] = []
         self.lock = threading.Lock()
         if mode == "ours":
-            self.store = Store(directory / f"{device}.sqlite3", tenant=tenant, device=device)
+            self.services = counter_box(directory / f"{device}.sqlite3", tenant=tenant, device=device)
+            self.store = self.services.store
+            self.codes = barcodes(self.store)
             config = RelayConfig(host="127.0.0.1", port=port, tenant=tenant, device=device, username=user, password=pw)
             self.relay = Relay(directory / f"{device}.sqlite3", config, on_settled=self._settled)
             self.relay.start()
@@ -72,9 +74,10 @@ class _Box:
     def sell(self, rng: random.Random) -> None:
         if self.mode == "ours":
             started = time.monotonic()
-            recorded = self.store.record_sale(random_sale(rng, "store-1", "MXN"))
+            sale_id = ring_up(self.services, self.codes, rng)
+            (event_id,) = self.store.conn.execute("SELECT event_id FROM sale WHERE sale_id = ?", (sale_id,)).fetchone()
             with self.lock:
-                self.sent[str(recorded.event_id)] = started
+                self.sent[str(event_id)] = started
             self.relay.notify()
         else:
             key = str(uuid.uuid4())

@@ -29,21 +29,19 @@ from typing import Any, Final, TypeVar, cast
 
 import uvicorn
 
-from edge_agent import stock
-from edge_agent.catalogue import BadScan, Catalogue, UnknownBarcode
-from edge_agent.checkout import Checkout, SaleState
+from edge_agent.catalogue import BadScan, UnknownBarcode
+from edge_agent.checkout import SaleState
 from edge_agent.config import AgentConfig
-from edge_agent.context import ContextProvider, load_defaults
+from edge_agent.context import load_defaults
 from edge_agent.customers import CustomerBook
 from edge_agent.identify import Identifier, IdentifyError
-from edge_agent.payments import SimulatedAcquirer
 from edge_agent.relay import Relay, RelayConfig
 from edge_agent.sealing import box_key_path, load_or_create_box_key, read_key_file
-from edge_agent.stock import StockBook
 from edge_agent.store import Store
 from edge_agent.sync import ConfigSync
 from edge_agent.web import WebAppSettings, WebServices, create_app
 from edge_agent.web.auth import SessionRegistry
+from edge_agent.web.services import build_services
 from hardware.camera import Camera
 from hardware.config import DEVICES, DeviceFactory, DeviceName, HardwareConfig
 from hardware.config import load_config as load_hardware_config
@@ -247,30 +245,17 @@ class EdgeAgent:
         """Built on the UI's service thread, which then owns the store's connection and the devices."""
         cfg = self.config
         store = Store(cfg.database, tenant=cfg.tenant, device=cfg.device, clock=self.clock)
-        context = ContextProvider(store)
-        catalogue = Catalogue(store, tax_categories=context.tax_categories)
-        customers = CustomerBook(store, box_key=self._box_key, tenant_key=self._tenant_key, clock=self.clock)
-        checkout = Checkout(
+        services = build_services(
             store,
-            context,
-            stock,
-            customers,
-            SimulatedAcquirer(),
-            self.devices.printer,
-            self.devices.display,
-            self.clock,
+            clock=self.clock,
             online=self.online,
-            catalogue=catalogue,
+            printer=self.devices.printer,
+            display=self.devices.display,
+            box_key=self._box_key,
+            tenant_key=self._tenant_key,
             profile=self.devices.profile,
         )
-        services = WebServices(
-            store=store,
-            context=context,
-            catalogue=catalogue,
-            customers=customers,
-            checkout=checkout,
-            stock=StockBook(store),
-        )
+        customers = services.customers
         if self.devices.fingerprint is not None:
             services.identifier = Identifier(store, self.devices.fingerprint, customers)
         services.camera = self.devices.camera

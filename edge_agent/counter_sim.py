@@ -6,20 +6,30 @@ some tickets, points spent now and then, cash (with change) or a card on the ext
 a while a refund of an earlier ticket. Everything a real sale does happens: pricing with promotions and
 taxes, the points, the stock movements and alerts, the receipt bytes on the (simulated) printer and the
 events in the outbox. Randomness comes from the ``random.Random`` it is given, so a seed replays a day.
+
+:func:`simulated_counter` builds that application's services around a box's store without the web UI, with
+a simulated printer and display: the simulated box (``python -m edge_agent.simulate``), the benchmarks and
+the tests that need sales in a box's outbox sell through it, since the checkout is the only way a sale is
+written.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Final
 
 from core.errors import CoreError
 from edge_agent.checkout import CompletedSale, Sale, SaleState
+from edge_agent.context import load_defaults
 from edge_agent.customers import CachedCustomer, CustomerError, EnrolmentForm
 from edge_agent.payments import PaymentError
-from edge_agent.store import StoreError
-from edge_agent.web.services import WebServices
+from edge_agent.store import Store, StoreError
+from edge_agent.web.services import WebServices, build_services
+from hardware.display import SimulatedDisplay
+from hardware.printer import SimulatedPrinter
 
 MAX_LINES: Final = 6
 ENROL_SHARE: Final = 0.08
@@ -39,6 +49,34 @@ REFUSALS: Final = (CoreError, CustomerError, PaymentError, StoreError)
 
 _FIRST = ("María", "José", "Guadalupe", "Juan", "Rosa", "Luis", "Ana", "Carlos", "Lucía", "Miguel")
 _LAST = ("López", "García", "Hernández", "Martínez", "Pérez", "Sánchez", "Ramírez", "Flores", "Cruz")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def simulated_counter(
+    store: Store,
+    *,
+    clock: Callable[[], datetime] = _utc_now,
+    online: Callable[[], bool] = lambda: True,
+    box_key: bytes | None = None,
+) -> WebServices:
+    """The box's real services around ``store`` (checkout, catalogue, pricing, points, stock, customers) with a
+    simulated printer and display; a box with no configuration gets the embedded demo one first.
+
+    ``online`` says whether the box reaches the hub (wallet payments need it); ``box_key`` seals biometrics
+    at rest (None: the key file beside the database, made on first use).
+    """
+    load_defaults(store)
+    return build_services(
+        store,
+        clock=clock,
+        online=online,
+        printer=SimulatedPrinter(),
+        display=SimulatedDisplay(),
+        box_key=box_key,
+    )
 
 
 @dataclass

@@ -1,12 +1,18 @@
-"""A simulated counter box: rings up random sales from a demo catalogue and relays them to the hub.
+"""A simulated counter box: a simulated cashier rings up tickets through the box's real checkout.
 
-Used by ``make demo``, the fault tests and the benchmarks; it runs the real store and relay, only the cashier
-is simulated. ``python -m edge_agent.simulate --help`` lists the options. On SIGTERM or SIGINT it stops
-selling, waits up to ``--drain-s`` for the hub to acknowledge everything, and exits: 0 when the outbox is
-empty, 3 when events are still waiting (they stay in the database and go out at the next start).
+Used by ``make demo``, the fault tests and the benchmarks. Every ticket goes through
+:class:`edge_agent.checkout.Checkout` exactly as at a real counter (the embedded demo catalogue, pricing with
+promotions and taxes, customers enrolled and found, points earned and spent, stock moved, a receipt on a
+simulated printer, now and then a refund), and the real relay publishes the outbox; only the cashier and
+the devices are simulated. By default that is all it runs; ``--counter`` runs the whole counter application
+instead (mPOS web UI, configuration sync, every device simulated). ``python -m edge_agent.simulate --help``
+lists the options. On SIGTERM or SIGINT it stops selling, waits up to ``--drain-s`` for the hub to
+acknowledge everything, and exits: 0 when the outbox is empty, 3 when events are still waiting (they stay in
+the database and go out at the next start).
 
 With ``--stats FILE`` it rewrites FILE (atomically, every ``--stats-every-s``) with its counters as JSON:
-``device, sales, totals_minor, outbox_depth, acked, rejected, connected, published, republished``.
+``device, sales, totals_minor, outbox_depth, acked, rejected, connected, published, republished`` and the
+cashier's ``enrolments, refunds, points_tenders, refused, last_problem``.
 """
 
 from __future__ import annotations
@@ -21,45 +27,26 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from edge_agent.counter_sim import SimulatedCashier, simulated_counter
 from edge_agent.relay import Relay, RelayConfig
-from edge_agent.store import LineDraft, OutboxFull, SaleDraft, Store
+from edge_agent.sealing import box_key_path, load_or_create_box_key
+from edge_agent.store import Store
 
 log = logging.getLogger("edge_agent.simulate")
 
 
-@dataclass(frozen=True)
-class CatalogueItem:
-    """An item of the demo catalogue; the price is in minor units of the box's currency."""
-
-    sku: str
-    name: str
-    price_minor: int
-
-
-DEMO_CATALOGUE: tuple[CatalogueItem, ...] = (
-    CatalogueItem("7501055300075", "Refresco cola 600 ml", 1800),
-    CatalogueItem("7501011115678", "Papas fritas 45 g", 1950),
-    CatalogueItem("7501030400012", "Pan de caja grande", 4900),
-    CatalogueItem("7501020510015", "Leche entera 1 L", 2850),
-    CatalogueItem("7501000100016", "Tortillas 1 kg", 2200),
-    CatalogueItem("7501003120019", "Huevo 12 piezas", 4300),
-    CatalogueItem("7501045400013", "Frijol negro 1 kg", 3600),
-    CatalogueItem("7501052471115", "Agua natural 1.5 L", 1500),
-    CatalogueItem("7501008042010", "Galletas surtidas", 2450),
-    CatalogueItem("7501058612345", "Jabón de barra", 1700),
-)
-MAX_LINES = 6
-
-
-def random_sale(rng: random.Random, store: str, currency: str) -> SaleDraft:
-    """A plausible small-shop ticket: one to six distinct items, mostly one of each."""
-    items = rng.sample(DEMO_CATALOGUE, rng.randint(1, MAX_LINES))
-    lines = [LineDraft(it.sku, rng.choice((1, 1, 1, 2, 3)), it.price_minor, name=it.name) for it in items]
-    return SaleDraft(store=store, currency=currency, lines=lines)
+def _cashier_stats(cashier: SimulatedCashier) -> dict[str, object]:
+    s = cashier.stats
+    return {
+        "enrolments": s.enrolments,
+        "refunds": s.refunds,
+        "points_tenders": s.points_tenders,
+        "refused": s.refused,
+        "last_problem": s.last_problem,
+    }
 
 
 def _write_stats(path: Path, store: Store, relay: Relay, extra: dict[str, object] | None = None) -> None:
@@ -88,8 +75,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--db", required=True, help="the box's SQLite file (created if missing)")
     p.add_argument("--tenant", required=True)
     p.add_argument("--device", required=True)
-    p.add_argument("--store", default="store-1")
-    p.add_argument("--currency", default="MXN")
     p.add_argument("--mqtt-host", default="127.0.0.1")
     p.add_argument("--mqtt-port", type=int, default=1883)
     p.add_argument("--mqtt-user", default=None, help="the box's broker user (default: TENANT/DEVICE)")
@@ -107,8 +92,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--counter",
         action="store_true",
-        help="run the whole counter application (checkout, customers, stock, mPOS, simulated devices) with a "
-        "simulated cashier, instead of writing bare sales",
+        help="run the whole counter application (mPOS web UI, configuration sync, every device simulated) "
+        "around the simulated cashier, instead of the checkout and relay alone",
     )
     p.add_argument("--web-port", type=int, default=0, help="with --counter: the mPOS port (0: any free port)")
     return p
@@ -144,23 +129,25 @@ def main(argv: list[str] | None = None) -> int:
     store = Store(args.db, tenant=args.tenant, device=args.device)
     relay = Relay(args.db, config)
     relay.start()
-    rng = random.Random(args.seed)
-    refused = 0
+    services = simulated_counter(
+        store,
+        online=lambda: relay.stats.connected,
+        box_key=load_or_create_box_key(box_key_path(store.path)),
+    )
+    cashier = SimulatedCashier(random.Random(args.seed))
 
-    def sell_bare() -> bool:
-        nonlocal refused
-        try:
-            store.record_sale(random_sale(rng, args.store, args.currency))
-        except OutboxFull as exc:
-            refused += 1
-            if refused == 1 or refused % 100 == 0:
-                log.error("sale refused (%d so far): %s", refused, exc)
-            return False
-        return True
+    def extra() -> dict[str, object]:
+        return _cashier_stats(cashier)
 
-    _sell(args, stop, store, relay, sell_bare, dict)
+    def sell_one() -> bool:
+        done = cashier.ring_up(services) is not None
+        if not done and (cashier.stats.refused == 1 or cashier.stats.refused % 100 == 0):
+            log.error("ticket refused (%d so far): %s", cashier.stats.refused, cashier.stats.last_problem)
+        return done
+
+    _sell(args, stop, store, relay, sell_one, extra)
     relay.stop(drain_s=args.drain_s)
-    return _finish(args, store, relay, dict)
+    return _finish(args, store, relay, extra)
 
 
 def _sell(
@@ -231,15 +218,7 @@ def _run_counter(args: argparse.Namespace, password: str | None, stop: threading
     store = Store(db, tenant=args.tenant, device=args.device)
 
     def extra() -> dict[str, object]:
-        s = cashier.stats
-        return {
-            "mpos_url": f"http://127.0.0.1:{agent.port}/",
-            "enrolments": s.enrolments,
-            "refunds": s.refunds,
-            "points_tenders": s.points_tenders,
-            "refused": s.refused,
-            "last_problem": s.last_problem,
-        }
+        return {"mpos_url": f"http://127.0.0.1:{agent.port}/", **_cashier_stats(cashier)}
 
     _sell(args, stop, store, relay, lambda: agent.call(cashier.ring_up) is not None, extra)
     deadline = time.monotonic() + args.drain_s

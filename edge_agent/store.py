@@ -2,7 +2,9 @@
 
 Every business event is written in the same transaction as its outbox row, so an event exists exactly when
 its effect does (DESIGN.md, "Exactly-once effects"). The database runs in WAL mode with
-``synchronous=FULL``: once :meth:`Store.record_sale` returns, the sale survives a power cut.
+``synchronous=FULL``: once a :meth:`Store.transaction` block returns, what it wrote survives a power cut.
+Sales are written by the checkout (:mod:`edge_agent.checkout`) and by nothing else: the store has no
+sale writer of its own, so every sale on the box is priced, earns its points and moves its stock.
 
 A :class:`Store` holds one connection and belongs to one thread; the relay opens its own on the same file.
 Schema changes are numbered migrations applied in order at open, tracked by ``PRAGMA user_version``.
@@ -18,12 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
 
 from core import wire
-from core.errors import InvalidInput
 
 MAX_OUTBOX_ROWS = 1_000_000
 """Events a box keeps while it cannot reach the hub (weeks of a busy shop) before it refuses new ones."""
@@ -236,37 +234,6 @@ MIGRATIONS = (*MIGRATIONS, OPEN_WORK_MIGRATION)
 
 
 @dataclass(frozen=True)
-class LineDraft:
-    """A line as the cashier rang it up; the amount is derived."""
-
-    sku: str
-    qty: int
-    unit_price_minor: int
-    name: str = ""
-    discount_minor: int = 0
-
-
-@dataclass(frozen=True)
-class SaleDraft:
-    """A sale about to be committed."""
-
-    store: str
-    currency: str
-    lines: Sequence[LineDraft]
-    sale_id: str | None = None
-
-
-@dataclass(frozen=True)
-class RecordedSale:
-    """A committed sale and the event that carries it to the hub."""
-
-    sale_id: str
-    event_id: uuid.UUID
-    seq: int
-    total_minor: int
-
-
-@dataclass(frozen=True)
 class OutboxRow:
     """One event waiting for the hub's commit acknowledgement."""
 
@@ -331,7 +298,6 @@ class Store:
         self.max_outbox_rows = max_outbox_rows
         self._last_seq = 0
         self._depth_estimate = 0
-        self._sale_topic = str(wire.event_topic(self.tenant, self.device, wire.SaleData.TYPE))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # ``threads=True``: the connection may be used from several threads, one at a time (the web UI
         # serialises its requests); each other thread of the agent (relay, config sync) opens its own Store.
@@ -425,70 +391,6 @@ class Store:
         """Number this connection to the broker: the ``seq`` of its status messages."""
         with self._write():
             return self._next("connection")
-
-    def record_sale(self, draft: SaleDraft) -> RecordedSale:
-        """Commit a sale and its outbox event in one transaction. Bad input writes nothing."""
-        _check_integers(draft.lines)
-        now = self._clock()
-        event_id = wire.uuid7(int(now.timestamp() * 1000), self._entropy(10))
-        sale_id = draft.sale_id or str(event_id)
-        data = _sale_data(sale_id, draft)
-        try:
-            seq = self._commit_sale(data, event_id, now)
-        except sqlite3.IntegrityError as exc:
-            if "sale.sale_id" in str(exc):
-                raise InvalidInput("sale_id", f"{sale_id!r} is already recorded") from exc
-            if "outbox.seq" not in str(exc):
-                raise
-            # Another writer used the next sequence number: catch up with it and write once more.
-            self._load_positions()
-            seq = self._commit_sale(data, event_id, now)
-        return RecordedSale(sale_id, event_id, seq, data.total_minor)
-
-    def _commit_sale(self, data: wire.SaleData, event_id: uuid.UUID, now: datetime) -> int:
-        event_key = str(event_id)
-        sale_id = data.sale_id
-        created = now.isoformat()
-        db = self._db
-        # Inline rather than through _write(): this is the box's hottest path.
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            self._check_room(1)
-            seq = self._last_seq + 1
-            payload = wire.encode(id=event_id, seq=seq, ts=now, device=self.device, data=data)
-            cur = db.execute(
-                "INSERT INTO sale (sale_id, event_id, store, currency, total_minor, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (sale_id, event_key, data.store, data.currency, data.total_minor, created),
-            )
-            db.executemany(
-                "INSERT INTO sale_line (sale_pk, line_no, sku, name, qty, unit_price_minor, discount_minor, "
-                "amount_minor) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        cur.lastrowid,
-                        no,
-                        ln.sku,
-                        ln.name,
-                        ln.qty,
-                        ln.unit_price_minor,
-                        ln.discount_minor,
-                        ln.amount_minor,
-                    )
-                    for no, ln in enumerate(data.lines, start=1)
-                ],
-            )
-            db.execute(
-                "INSERT INTO outbox (seq, event_id, type, topic, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (seq, event_key, data.TYPE, self._sale_topic, payload, created),
-            )
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-        self._last_seq = seq
-        self._depth_estimate += 1
-        return seq
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
@@ -606,45 +508,6 @@ class Store:
         counters = dict(self._db.execute("SELECT name, value FROM counter"))
         sales = int(self._db.execute("SELECT count(*) FROM sale").fetchone()[0])
         return Totals(sales, by_currency, self.outbox_depth(), counters["acked"], counters["rejected"])
-
-
-def _check_integers(lines: Sequence[LineDraft]) -> None:
-    """Refuse floats and strings before any arithmetic: money is integer minor units."""
-    for i, line in enumerate(lines):
-        if type(line.qty) is int and type(line.unit_price_minor) is int and type(line.discount_minor) is int:
-            continue
-        for name in ("qty", "unit_price_minor", "discount_minor"):
-            value = getattr(line, name)
-            if type(value) is not int:
-                raise InvalidInput(f"lines[{i}].{name}", f"must be an integer, got {value!r}")
-
-
-def _sale_data(sale_id: str, draft: SaleDraft) -> wire.SaleData:
-    try:
-        lines: list[dict[str, Any]] = [
-            {
-                "sku": line.sku,
-                "name": line.name,
-                "qty": line.qty,
-                "unit_price_minor": line.unit_price_minor,
-                "discount_minor": line.discount_minor,
-                "amount_minor": line.qty * line.unit_price_minor - line.discount_minor,
-            }
-            for line in draft.lines
-        ]
-        return wire.SaleData.model_validate(
-            {
-                "sale_id": sale_id,
-                "store": draft.store,
-                "currency": draft.currency,
-                "lines": lines,
-                "total_minor": sum(int(line["amount_minor"]) for line in lines),
-            }
-        )
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "sale"
-        raise InvalidInput(where, err["msg"]) from exc
 
 
 # ---------------------------------------------------------------------------------------------- open sales

@@ -3,12 +3,13 @@
 ``box`` is a :class:`edge_agent.store.Store` in ``tmp_path`` with ``edge_agent/defaults/`` loaded; ``checkout``
 wires the real context provider, catalogue, customer book, stock book and simulated acquirer, printer and
 display around it. ``network`` switches the box online or offline; ``member`` is a customer from the hub's
-snapshot with points to spend.
+snapshot with points to spend. ``sell`` rings up a sale on any box's store through the real checkout: the
+only way a test (or the box) gets a sale into the outbox.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,11 +19,13 @@ import pytest
 from core import identity
 from edge_agent import stock
 from edge_agent.catalogue import Catalogue
-from edge_agent.checkout import Checkout
+from edge_agent.checkout import Checkout, CompletedSale
 from edge_agent.context import ContextProvider, load_defaults
+from edge_agent.counter_sim import simulated_counter
 from edge_agent.customers import CachedCustomer, CustomerBook
 from edge_agent.payments import SimulatedAcquirer
 from edge_agent.store import Store
+from edge_agent.web.services import WebServices
 from hardware.display import SimulatedDisplay
 from hardware.printer import SimulatedPrinter
 
@@ -31,6 +34,8 @@ FIXED_NOW = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
 MEMBER_PREFIX = 481
 MEMBER_ID = identity.make(MEMBER_PREFIX, 4242)
 MEMBER_BALANCE = 500
+BOX_KEY = bytes(range(32))
+"""The test boxes' key for biometrics at rest."""
 
 
 def fixed_clock() -> datetime:
@@ -70,7 +75,7 @@ def catalogue(box: Store, context_provider: ContextProvider) -> Catalogue:
 
 @pytest.fixture
 def customers(box: Store) -> CustomerBook:
-    return CustomerBook(box, box_key=bytes(range(32)), clock=fixed_clock)
+    return CustomerBook(box, box_key=BOX_KEY, clock=fixed_clock)
 
 
 @pytest.fixture
@@ -153,3 +158,32 @@ def checkout(
         online=network,
         catalogue=catalogue,
     )
+
+
+Sell = Callable[[Store], CompletedSale]
+
+
+@pytest.fixture
+def sell() -> Sell:
+    """``sell(store)``: one cash sale of one unit of an item, through the real checkout on that box's store.
+
+    The box gets the demo defaults first when it has no configuration. The item is, at each call, the one
+    with the most stock left above its alert level, so the first few hundred sales on a box never raise a
+    stock alert or a reorder: each adds exactly one event, the sale's, to the outbox.
+    """
+    counters: dict[Store, WebServices] = {}
+
+    def one(store: Store) -> CompletedSale:
+        services = counters.get(store)
+        if services is None:
+            services = counters[store] = simulated_counter(store, clock=fixed_clock, box_key=BOX_KEY)
+        (sku,) = store.conn.execute(
+            "SELECT i.sku FROM item i JOIN stock s ON s.sku = i.sku LEFT JOIN stock_rule r ON r.sku = i.sku "
+            "WHERE i.active = 1 ORDER BY s.on_hand - coalesce(r.low_at, 0) DESC, i.sku LIMIT 1"
+        ).fetchone()
+        sale = services.checkout.start(cashier="test")
+        sale.add_sku(sku)
+        sale.add_cash(sale.settlement().cash_due_minor)
+        return sale.complete()
+
+    return one

@@ -1,4 +1,4 @@
-"""The outbox relay against a real broker, with the test playing the hub."""
+"""The outbox relay against a real broker, with the test playing the hub; sales come from the real checkout."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from core import wire
 from edge_agent.relay import Relay, RelayConfig
-from edge_agent.store import LineDraft, SaleDraft, Store
+from edge_agent.store import Store
 from hub.local_services import MosquittoServer
+from tests.edge_agent.conftest import Sell
 
 TENANT = "acme"
 DEVICE = "box-1"
-DRAFT = SaleDraft("store-1", "MXN", [LineDraft("a", 1, 1500)])
 
 
 def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -103,12 +103,12 @@ def make_relay(broker: MosquittoServer, path: Path, **overrides: object) -> Rela
 
 
 def test_the_relay_keeps_at_most_window_events_unacknowledged(
-    broker: MosquittoServer, hub: FakeHub, tmp_path: Path
+    broker: MosquittoServer, hub: FakeHub, tmp_path: Path, sell: Sell
 ) -> None:
     path = tmp_path / "box.sqlite3"
     with Store(path, tenant=TENANT, device=DEVICE) as store:
         for _ in range(30):
-            store.record_sale(DRAFT)
+            sell(store)
     relay = make_relay(broker, path, window=10, ack_timeout_s=30.0)
     relay.start()
     try:
@@ -126,11 +126,11 @@ def test_the_relay_keeps_at_most_window_events_unacknowledged(
 
 
 def test_a_broker_puback_does_not_delete_only_the_hub_ack_does(
-    broker: MosquittoServer, hub: FakeHub, tmp_path: Path
+    broker: MosquittoServer, hub: FakeHub, tmp_path: Path, sell: Sell
 ) -> None:
     path = tmp_path / "box.sqlite3"
     with Store(path, tenant=TENANT, device=DEVICE) as store:
-        store.record_sale(DRAFT)
+        sell(store)
     relay = make_relay(broker, path)
     relay.start()
     try:
@@ -145,11 +145,11 @@ def test_a_broker_puback_does_not_delete_only_the_hub_ack_does(
 
 
 def test_an_unacknowledged_event_is_published_again_byte_for_byte(
-    broker: MosquittoServer, hub: FakeHub, tmp_path: Path
+    broker: MosquittoServer, hub: FakeHub, tmp_path: Path, sell: Sell
 ) -> None:
     path = tmp_path / "box.sqlite3"
     with Store(path, tenant=TENANT, device=DEVICE) as store:
-        store.record_sale(DRAFT)
+        sell(store)
     relay = make_relay(broker, path, ack_timeout_s=0.3)
     relay.start()
     try:
@@ -162,11 +162,11 @@ def test_an_unacknowledged_event_is_published_again_byte_for_byte(
 
 
 def test_a_rejected_event_is_kept_aside_and_not_sent_again(
-    broker: MosquittoServer, hub: FakeHub, tmp_path: Path
+    broker: MosquittoServer, hub: FakeHub, tmp_path: Path, sell: Sell
 ) -> None:
     path = tmp_path / "box.sqlite3"
     with Store(path, tenant=TENANT, device=DEVICE) as store:
-        store.record_sale(DRAFT)
+        sell(store)
         relay = make_relay(broker, path, ack_timeout_s=0.3)
         relay.start()
         try:
@@ -191,7 +191,7 @@ def test_the_box_announces_itself_and_says_goodbye(broker: MosquittoServer, hub:
 
 
 def test_sales_made_while_the_broker_is_down_go_out_when_it_returns(
-    broker: MosquittoServer, hub: FakeHub, tmp_path: Path
+    broker: MosquittoServer, hub: FakeHub, tmp_path: Path, sell: Sell
 ) -> None:
     path = tmp_path / "box.sqlite3"
     relay = make_relay(broker, path, ack_timeout_s=1.0, reconnect_max_s=2.0)
@@ -201,7 +201,7 @@ def test_sales_made_while_the_broker_is_down_go_out_when_it_returns(
         broker.kill()
         with Store(path, tenant=TENANT, device=DEVICE) as store:
             for _ in range(5):
-                store.record_sale(DRAFT)  # the box sells on, offline
+                sell(store)  # the box sells on, offline
         relay.notify()
         broker.start()
         hub.close()  # its subscription died with the broker
@@ -217,10 +217,12 @@ def test_sales_made_while_the_broker_is_down_go_out_when_it_returns(
     assert relay.stats.connections >= 2
 
 
-def test_a_bad_ack_is_ignored_and_the_event_stays(broker: MosquittoServer, hub: FakeHub, tmp_path: Path) -> None:
+def test_a_bad_ack_is_ignored_and_the_event_stays(
+    broker: MosquittoServer, hub: FakeHub, tmp_path: Path, sell: Sell
+) -> None:
     path = tmp_path / "box.sqlite3"
     with Store(path, tenant=TENANT, device=DEVICE) as store:
-        store.record_sale(DRAFT)
+        sell(store)
     relay = make_relay(broker, path, ack_timeout_s=30.0)
     relay.start()
     try:

@@ -1,20 +1,27 @@
-"""The box store: sale and outbox in one transaction, durability settings, migrations, settling acks."""
+"""The box store: rows and outbox in one transaction, durability settings, migrations, settling acks.
+
+Sales come from the real checkout (the ``sell`` fixture): the store has no sale writer of its own.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
+import uuid
 from pathlib import Path
 
 import pytest
 
+import edge_agent
 from core import wire
-from core.errors import InvalidInput
-from edge_agent.store import MIGRATIONS, LineDraft, OutboxFull, SaleDraft, SchemaTooNew, Store, StoreError
+from edge_agent import store as store_module
+from edge_agent.checkout import CompletedSale
+from edge_agent.store import MIGRATIONS, OutboxFull, SchemaTooNew, Store, StoreError
+from tests.edge_agent.conftest import Sell
 
-DRAFT = SaleDraft(
-    "store-1", "MXN", [LineDraft("a", 2, 1850, name="Refresco"), LineDraft("b", 1, 990, discount_minor=90)]
-)
+SALE_WRITE = re.compile(r"\b(?:INSERT|REPLACE)\b(?:\s+OR\s+\w+)?\s+INTO\s+sale(?:_line)?\b", re.IGNORECASE)
+"""SQL that writes a sale or its lines."""
 
 
 @pytest.fixture
@@ -29,63 +36,55 @@ def test_store_runs_in_wal_with_full_sync_at_the_newest_schema(store: Store) -> 
     assert store.schema_version == len(MIGRATIONS)
 
 
-def test_a_sale_and_its_outbox_event_are_written_together(store: Store) -> None:
-    recorded = store.record_sale(DRAFT)
-    assert recorded.total_minor == 2 * 1850 + 990 - 90
+def test_the_checkout_is_the_only_writer_of_sales() -> None:
+    root = Path(edge_agent.__file__).parent
+    writers = sorted(
+        path.relative_to(root).as_posix() for path in root.rglob("*.py") if SALE_WRITE.search(path.read_text())
+    )
+    assert writers == ["checkout.py"], f"sales are written outside the checkout: {writers}"
+    public = [n for n in (*dir(Store), *dir(store_module)) if not n.startswith("_")]
+    writers_by_name = [n for n in public if re.search(r"(record|write|insert|add|commit|new)_?sale", n, re.I)]
+    assert not writers_by_name, f"the store offers a sale writer besides the checkout: {writers_by_name}"
+
+
+def test_a_sale_and_its_outbox_event_are_written_together(store: Store, sell: Sell) -> None:
+    done = sell(store)
     [row] = store.outbox_after(0, 10)
-    assert (row.seq, row.event_id) == (recorded.seq, recorded.event_id)
+    assert (row.seq, str(row.event_id)) == (done.seq, done.event_id)
     message = wire.decode(row.topic, row.payload)
-    assert isinstance(message.data, wire.SaleData)
-    assert message.data.total_minor == recorded.total_minor
+    assert isinstance(message.data, wire.SaleData) and message.data.sale_id == done.sale_id
+    (total,) = store.conn.execute("SELECT total_minor FROM sale WHERE sale_id = ?", (done.sale_id,)).fetchone()
+    assert message.data.total_minor == total == done.priced.totals.total_minor
     assert message.envelope.device == "box-1" and str(message.topic) == "mo/v1/acme/box-1/evt/sale"
 
 
-def test_sequence_numbers_increase_and_survive_reopening(tmp_path: Path) -> None:
+def test_sequence_numbers_increase_and_survive_reopening(tmp_path: Path, sell: Sell) -> None:
     path = tmp_path / "box.sqlite3"
     with Store(path, tenant="acme", device="box-1") as first:
-        seqs = [first.record_sale(DRAFT).seq for _ in range(3)]
+        seqs = [sell(first).seq for _ in range(3)]
     with Store(path, tenant="acme", device="box-1") as again:
-        seqs.append(again.record_sale(DRAFT).seq)
+        seqs.append(sell(again).seq)
     assert seqs == [1, 2, 3, 4]
 
 
-@pytest.mark.parametrize(
-    ("draft", "field"),
-    [
-        (SaleDraft("store-1", "MXN", []), "lines"),
-        (SaleDraft("store-1", "MXN", [LineDraft("a", 0, 100)]), "lines.0.qty"),
-        (SaleDraft("store-1", "MXN", [LineDraft("a", 1, -5)]), "lines.0.unit_price_minor"),
-        (SaleDraft("store-1", "MXN", [LineDraft("a", 1, 10.5)]), "lines[0].unit_price_minor"),  # type: ignore[arg-type]
-        (SaleDraft("store-1", "pesos", [LineDraft("a", 1, 100)]), "currency"),
-        (SaleDraft("store-1", "MXN", [LineDraft("a", 1, 100, discount_minor=101)]), "lines.0"),
-        (SaleDraft("", "MXN", [LineDraft("a", 1, 100)]), "store"),
-    ],
-)
-def test_bad_sales_name_the_field_and_write_nothing(store: Store, draft: SaleDraft, field: str) -> None:
-    with pytest.raises(InvalidInput) as err:
-        store.record_sale(draft)
-    assert err.value.field.startswith(field)
-    assert store.totals().sales == 0 and store.outbox_depth() == 0
-
-
-def test_a_full_outbox_refuses_new_sales_and_keeps_the_old(tmp_path: Path) -> None:
+def test_a_full_outbox_refuses_new_sales_and_keeps_the_old(tmp_path: Path, sell: Sell) -> None:
     store = Store(tmp_path / "b.sqlite3", tenant="acme", device="box-1", max_outbox_rows=2)
-    store.record_sale(DRAFT)
-    store.record_sale(DRAFT)
+    sell(store)
+    sell(store)
+    moves = store.conn.execute("SELECT count(*) FROM stock_movement").fetchone()[0]
     with pytest.raises(OutboxFull, match="network"):
-        store.record_sale(DRAFT)
+        sell(store)
     assert store.totals().sales == 2 and store.outbox_depth() == 2
+    assert store.conn.execute("SELECT count(*) FROM stock_movement").fetchone()[0] == moves  # no stock moved
 
 
-def test_settle_deletes_committed_and_duplicates_and_keeps_rejected_aside(store: Store) -> None:
-    a, b, c = (store.record_sale(DRAFT) for _ in range(3))
-    settled = store.settle(
-        [
-            wire.AckResult(id=a.event_id, seq=a.seq, status="committed"),
-            wire.AckResult(id=b.event_id, seq=b.seq, status="duplicate"),
-            wire.AckResult(id=c.event_id, seq=c.seq, status="rejected", reason="bad_data"),
-        ]
-    )
+def _ack(done: CompletedSale, status: wire.AckStatus, reason: str | None = None) -> wire.AckResult:
+    return wire.AckResult(id=uuid.UUID(done.event_id), seq=done.seq, status=status, reason=reason)
+
+
+def test_settle_deletes_committed_and_duplicates_and_keeps_rejected_aside(store: Store, sell: Sell) -> None:
+    a, b, c = (sell(store) for _ in range(3))
+    settled = store.settle([_ack(a, "committed"), _ack(b, "duplicate"), _ack(c, "rejected", "bad_data")])
     assert settled == 3
     totals = store.totals()
     assert (totals.outbox_depth, totals.acked, totals.rejected, totals.sales) == (0, 2, 1, 3)
@@ -93,9 +92,8 @@ def test_settle_deletes_committed_and_duplicates_and_keeps_rejected_aside(store:
     assert reason.fetchone()[0] == "bad_data"
 
 
-def test_settling_the_same_ack_twice_changes_nothing(store: Store) -> None:
-    a = store.record_sale(DRAFT)
-    ack = [wire.AckResult(id=a.event_id, seq=a.seq, status="committed")]
+def test_settling_the_same_ack_twice_changes_nothing(store: Store, sell: Sell) -> None:
+    ack = [_ack(sell(store), "committed")]
     assert store.settle(ack) == 1
     assert store.settle(ack) == 0
     assert store.totals().acked == 1
@@ -114,55 +112,47 @@ def test_a_database_from_a_newer_agent_is_refused(tmp_path: Path) -> None:
         Store(tmp_path / "x.sqlite3", tenant="acme", device="box-1")
 
 
-def test_outbox_payload_is_exact_json_the_hub_can_hash(store: Store) -> None:
-    store.record_sale(DRAFT)
+def test_outbox_payload_is_exact_json_the_hub_can_hash(store: Store, sell: Sell) -> None:
+    sell(store)
     [row] = store.outbox_after(0, 1)
     assert json.loads(row.payload)["seq"] == row.seq
     assert wire.decode(row.topic, row.payload).sha256 == wire.payload_sha256(row.payload)
 
 
 def test_sequence_numbers_never_repeat_after_everything_was_acked_and_the_box_restarted(
-    tmp_path: Path,
+    tmp_path: Path, sell: Sell
 ) -> None:
     path = tmp_path / "box.sqlite3"
     with Store(path, tenant="acme", device="box-1") as first:
-        sold = [first.record_sale(DRAFT) for _ in range(3)]
-        first.settle([wire.AckResult(id=s.event_id, seq=s.seq, status="committed") for s in sold])
+        sold = [sell(first) for _ in range(3)]
+        first.settle([_ack(s, "committed") for s in sold])
         assert first.outbox_depth() == 0
     with Store(path, tenant="acme", device="box-1") as again:
-        assert again.record_sale(DRAFT).seq == 4
+        assert sell(again).seq == 4
 
 
-def test_two_writers_on_one_file_never_share_a_sequence_number(tmp_path: Path) -> None:
+def test_two_writers_on_one_file_never_share_a_sequence_number(tmp_path: Path, sell: Sell) -> None:
     path = tmp_path / "box.sqlite3"
     a = Store(path, tenant="acme", device="box-1")
     b = Store(path, tenant="acme", device="box-1")
-    seqs = [a.record_sale(DRAFT).seq, b.record_sale(DRAFT).seq, a.record_sale(DRAFT).seq]
+    seqs = [sell(a).seq, sell(b).seq, sell(a).seq]
     assert seqs == [1, 2, 3]
     assert a.outbox_depth() == 3
 
 
-def test_a_sale_id_is_recorded_once(store: Store) -> None:
-    draft = SaleDraft("store-1", "MXN", [LineDraft("a", 1, 100)], sale_id="T-0001")
-    store.record_sale(draft)
-    with pytest.raises(InvalidInput, match="already recorded"):
-        store.record_sale(draft)
-    assert store.totals().sales == 1 and store.outbox_depth() == 1
-
-
-def test_the_outbox_bound_counts_what_the_relay_has_settled_since(tmp_path: Path) -> None:
+def test_the_outbox_bound_counts_what_the_relay_has_settled_since(tmp_path: Path, sell: Sell) -> None:
     path = tmp_path / "b.sqlite3"
     seller = Store(path, tenant="acme", device="box-1", max_outbox_rows=2)
     relay = Store(path, tenant="acme", device="box-1")
-    first = seller.record_sale(DRAFT)
-    seller.record_sale(DRAFT)
-    relay.settle([wire.AckResult(id=first.event_id, seq=first.seq, status="committed")])
-    seller.record_sale(DRAFT)  # room was made by another connection
+    first = sell(seller)
+    sell(seller)
+    relay.settle([_ack(first, "committed")])
+    sell(seller)  # room was made by another connection
     with pytest.raises(OutboxFull):
-        seller.record_sale(DRAFT)
+        sell(seller)
 
 
-def test_a_transaction_writes_rows_and_events_together_or_not_at_all(tmp_path: Path) -> None:
+def test_a_transaction_writes_rows_and_events_together_or_not_at_all(tmp_path: Path, sell: Sell) -> None:
     store = Store(tmp_path / "box.db", tenant="acme", device="box-1")
     alert = wire.StockAlertData(store="s1", sku="a", level="low", on_hand=1, threshold=2)
     with store.transaction() as tx:
@@ -181,9 +171,8 @@ def test_a_transaction_writes_rows_and_events_together_or_not_at_all(tmp_path: P
         crash_mid_transaction()
     assert store.outbox_depth() == 2
     assert store.conn.execute("SELECT count(*) FROM setting").fetchone()[0] == 1
-    # A bare sale after transactional events continues the same sequence.
-    recorded = store.record_sale(SaleDraft(store="s1", currency="MXN", lines=[LineDraft("a", 1, 100)]))
-    assert recorded.seq == 3
+    # A sale after other transactional events continues the same sequence.
+    assert sell(store).seq == 3
 
 
 def test_a_transaction_sees_events_another_connection_wrote(tmp_path: Path) -> None:

@@ -22,8 +22,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from edge_agent.counter_sim import SimulatedCashier, simulated_counter
 from edge_agent.relay import Relay, RelayConfig
-from edge_agent.simulate import random_sale
 from edge_agent.store import Store
 from hub import db
 from hub.ingest import IngestConfig, IngestWorker
@@ -247,10 +247,11 @@ def test_the_hub_still_gets_a_box_events_and_the_box_its_acks(broker: MosquittoS
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     path = tmp_path / "box.sqlite3"
-    rng = random.Random(7)
+    cashier = SimulatedCashier(random.Random(7))
     with Store(path, tenant=A[0], device=A[1]) as store:
+        services = simulated_counter(store, box_key=bytes(32))
         for _ in range(3):
-            store.record_sale(random_sale(rng, "store-1", "MXN"))
+            assert cashier.ring_up(services, lines=2) is not None, cashier.stats.last_problem
     relay = Relay(
         path,
         RelayConfig(

@@ -32,7 +32,10 @@ Refunds
     customer (the refund's points tenders) reverse the sale's redemption. Every reversal is a ``reverse``
     transfer whose ``ref`` is the sale's transfer; a reversal of earned points is flagged OFFLINE, so a
     customer who already spent them goes into overdraft instead of the refund being refused. A refund whose
-    sale the hub never posted raises ``refund_unmatched``.
+    sale the hub never posted raises ``refund_unmatched``. A box's events can reach the hub out of order: after
+    the hub or the broker restarted, the relay sends an unacknowledged sale again while its later events
+    already went through. So a refund posted unmatched is matched again when its sale is posted: its
+    reversals are posted then, and its alert is resolved.
 
 The merchant program
     Retailers earn merchant points in a program of their own (:attr:`MerchantRules.program`, one
@@ -113,6 +116,8 @@ ALERT_OVERDRAFT: Final = "points_overdraft"
 ALERT_REFUND_UNMATCHED: Final = "refund_unmatched"
 ALERT_REFUSED: Final = "posting_refused"
 ALERT_FAILED: Final = "posting_failed"
+MAX_LATE_REFUNDS_PER_SALE: Final = 100
+"""Refunds of one sale, posted before the sale reached the hub, matched when it does (a sale has far fewer)."""
 _PERIOD_RE: Final = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")
 
 
@@ -434,6 +439,42 @@ def _post_sale(batch: _Batch, msg: wire.Message, sale: wire.SaleData) -> None:
         verdict=figure.verdict,
     )
     batch.report.sales += 1
+    _match_late_refunds(batch, msg, sale)
+
+
+def _match_late_refunds(batch: _Batch, msg: wire.Message, sale: wire.SaleData) -> None:
+    """Post the refunds of ``sale`` that reached the hub before it (posted ``unmatched``), now it is posted."""
+    conn = batch.conn
+    p, be, inbox, alert = db.posting, db.business_event, db.inbox, db.alert
+    tenant, device = msg.topic.tenant, msg.topic.device
+    late = conn.execute(
+        sa.select(be.c.event_id, be.c.seq, be.c.box_ts, be.c.data, inbox.c.payload_sha256)
+        .join(p, p.c.event_id == be.c.event_id)
+        .join(inbox, inbox.c.event_id == be.c.event_id)
+        .where(
+            p.c.tenant == tenant,
+            p.c.device == device,
+            p.c.type == "refund",
+            p.c.verdict == "unmatched",
+            p.c.sale_id == sale.sale_id,
+        )
+        .order_by(be.c.seq)
+        .limit(MAX_LATE_REFUNDS_PER_SALE)
+    ).all()
+    for event_id, seq, box_ts, data, sha256 in late:
+        refund = wire.RefundData.model_validate(data)
+        envelope = wire.EnvelopeHeader(
+            v=wire.PROTOCOL_VERSION, id=event_id, seq=int(seq), ts=lg.as_utc(box_ts), device=device, type=refund.TYPE
+        )
+        topic = wire.event_topic(tenant, device, refund.TYPE)
+        conn.execute(sa.delete(p).where(p.c.event_id == event_id))
+        _post_refund(batch, wire.Message(topic, envelope, refund, sha256), refund)
+        conn.execute(
+            sa.update(alert)
+            .where(alert.c.event_id == event_id, alert.c.kind == ALERT_REFUND_UNMATCHED, alert.c.resolved_at.is_(None))
+            .values(resolved_at=batch.now)
+        )
+        log.info("refund %s reached the hub before its sale %s: posted now", refund.refund_id, sale.sale_id)
 
 
 def _hold_post(event_id: uuid.UUID, hold_id: uuid.UUID, at: datetime) -> lg.Transfer:
@@ -631,7 +672,16 @@ def _post_refund(batch: _Batch, msg: wire.Message, refund: wire.RefundData) -> N
                 msg,
                 f"refund {refund.refund_id} names sale {refund.sale_id}, which the hub never posted with a customer",
             )
-        _record(batch, msg, kind="refund", store=store, customer=refund.customer, program=None, verdict="unmatched")
+        _record(
+            batch,
+            msg,
+            kind="refund",
+            store=store,
+            customer=refund.customer,
+            program=None,
+            sale_id=refund.sale_id,
+            verdict="unmatched",
+        )
         return
     sale_event = sale.event_id
     earn_ids = [lg.derived_id(sale_event, "earn", funder) for funder in (lg.DISTRIBUTOR, sale.retailer)]

@@ -251,6 +251,28 @@ def test_a_refund_of_a_sale_the_hub_never_posted_is_alerted(engine: Engine) -> N
     assert [kind for kind, _ in alerts(engine)] == ["refund_unmatched"]
 
 
+def test_a_refund_that_reaches_the_hub_before_its_sale_is_posted_when_the_sale_arrives(engine: Engine) -> None:
+    enrol(engine, ANA)
+    paid = sale("store-a", ANA, earned=15, redeemed=10, amount=11_000)
+    sold = message("box-a", paid)  # committed first at the box, but lost with a killed hub and sent again later
+    ingest(engine, message("box-a", refund(paid, reversed_points=15, returned_points=10)))
+    assert [kind for kind, _ in alerts(engine)] == ["refund_unmatched"]
+    ingest(engine, sold)
+    # The sale's points earned are taken back and its points paid given back: as if both came in order.
+    assert posted(engine, ANA) == 0 and posted(engine, "shop-a", lg.Kind.RETAILER) == 0
+    with engine.connect() as conn:
+        p = db.posting
+        verdicts = conn.execute(sa.select(p.c.type, p.c.verdict, p.c.hub_points).where(p.c.type != "enrolment")).all()
+        unresolved = conn.execute(
+            sa.select(sa.func.count()).select_from(db.alert).where(db.alert.c.resolved_at.is_(None))
+        ).scalar_one()
+    assert sorted(tuple(v) for v in verdicts) == [("refund", "posted", 15), ("sale", "match", 15)]
+    assert unresolved == 0
+    ingest(engine, sold)  # replayed again: nothing changes
+    assert posted(engine, ANA) == 0
+    check(engine)
+
+
 def test_an_offline_redemption_is_held_within_the_allowance_then_posted(engine: Engine) -> None:
     enrol(engine, ANA)
     ingest(engine, message("box-a", sale("store-a", ANA, earned=15)))

@@ -96,8 +96,18 @@ class CashierStats:
 class SimulatedCashier:
     """Rings up one ticket per :meth:`ring_up` call; call it on the box's service thread."""
 
-    def __init__(self, rng: random.Random, *, cashier: str = "sim", phone_prefix: str = "+5255") -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        *,
+        cashier: str = "sim",
+        phone_prefix: str = "+5255",
+        refund_every: int = REFUND_EVERY,
+    ) -> None:
+        if refund_every < 1:
+            raise ValueError(f"refund_every must be at least 1 (one ticket in that many), got {refund_every}")
         self.rng = rng
+        self.refund_every = refund_every
         self.cashier = cashier
         self.phone_prefix = phone_prefix
         self.stats = CashierStats()
@@ -181,7 +191,7 @@ class SimulatedCashier:
         if done.print_error:
             self.stats.print_errors += 1
         self._remember(self._sales, done.sale_id)
-        if rng.randrange(REFUND_EVERY) == 0 and len(self._sales) > 1:
+        if rng.randrange(self.refund_every) == 0 and len(self._sales) > 1:
             self._refund(services)
         return done
 

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from edge_agent.counter_sim import SimulatedCashier, simulated_counter
+from edge_agent.counter_sim import REFUND_EVERY, SimulatedCashier, simulated_counter
 from edge_agent.relay import Relay, RelayConfig
 from edge_agent.sealing import box_key_path, load_or_create_box_key
 from edge_agent.store import Store
@@ -85,6 +85,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--drain-s", type=float, default=30.0, help="at stop, wait this long for the hub's acks")
     p.add_argument("--exit-when-drained", action="store_true", help="exit once done selling and drained")
     p.add_argument("--seed", type=int, default=None, help="random seed for reproducible tickets")
+    p.add_argument(
+        "--refund-every",
+        type=int,
+        default=REFUND_EVERY,
+        help=f"about one ticket in this many is followed by a refund of an earlier one (default {REFUND_EVERY})",
+    )
     p.add_argument("--stats", type=Path, default=None, help="JSON stats file to keep up to date")
     p.add_argument("--stats-every-s", type=float, default=0.5)
     p.add_argument("--ack-timeout-s", type=float, default=5.0)
@@ -134,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         online=lambda: relay.stats.connected,
         box_key=load_or_create_box_key(box_key_path(store.path)),
     )
-    cashier = SimulatedCashier(random.Random(args.seed))
+    cashier = SimulatedCashier(random.Random(args.seed), refund_every=args.refund_every)
 
     def extra() -> dict[str, object]:
         return _cashier_stats(cashier)
@@ -214,7 +220,7 @@ def _run_counter(args: argparse.Namespace, password: str | None, stop: threading
     agent.start()
     relay = agent.relay
     assert relay is not None
-    cashier = SimulatedCashier(random.Random(args.seed))
+    cashier = SimulatedCashier(random.Random(args.seed), refund_every=args.refund_every)
     store = Store(db, tenant=args.tenant, device=args.device)
 
     def extra() -> dict[str, object]:

@@ -72,7 +72,7 @@ fmt: $(STAMP) ## format the code and apply safe lint fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: bootstrap check ## lint, type-check, the whole suite (short versions of soak runs), then test-dates
+test: bootstrap check ## lint, type-check, the whole suite (the short versions of the soaks), then test-dates
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory test-dates
 
@@ -90,8 +90,9 @@ test-dates: bootstrap ## the date-sensitive tests (marker `dates`) again under l
 	    $(BIN)/python -m pytest -m dates -q -p no:cacheprovider; \
 	done
 
-bench: bootstrap ## run the benchmarks (full size) and print ratios against same-run baselines
+bench: bootstrap ## run the benchmarks (full size) and print ratios against same-run baselines, then the soaks (marker `slow`)
 	$(BIN)/python -m bench
+	$(BIN)/python -m pytest -m slow -q -p no:cacheprovider
 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis var

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 import uuid
@@ -15,13 +16,17 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from core import wire
+from edge_agent.counter_sim import SimulatedCashier, simulated_counter
 from edge_agent.relay import Relay, RelayConfig
 from edge_agent.store import Store
 from hub.local_services import MosquittoServer
-from tests.edge_agent.conftest import Sell
+from tests.edge_agent.conftest import BOX_KEY, Sell
+from tests.effects import Box, assert_effects_once
 
 TENANT = "acme"
 DEVICE = "box-1"
+OFFLINE_TICKETS = 30
+OFFLINE_REFUND_EVERY = 5
 
 
 def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -191,7 +196,7 @@ def test_the_box_announces_itself_and_says_goodbye(broker: MosquittoServer, hub:
 
 
 def test_sales_made_while_the_broker_is_down_go_out_when_it_returns(
-    broker: MosquittoServer, hub: FakeHub, tmp_path: Path, sell: Sell
+    broker: MosquittoServer, hub: FakeHub, tmp_path: Path
 ) -> None:
     path = tmp_path / "box.sqlite3"
     relay = make_relay(broker, path, ack_timeout_s=1.0, reconnect_max_s=2.0)
@@ -199,15 +204,19 @@ def test_sales_made_while_the_broker_is_down_go_out_when_it_returns(
     try:
         wait_until(lambda: relay.stats.connected, 10, "the first connection")
         broker.kill()
+        cashier = SimulatedCashier(random.Random(3), refund_every=OFFLINE_REFUND_EVERY)
         with Store(path, tenant=TENANT, device=DEVICE) as store:
-            for _ in range(5):
-                sell(store)  # the box sells on, offline
+            services = simulated_counter(store, box_key=BOX_KEY, online=lambda: False)
+            for _ in range(OFFLINE_TICKETS):  # the box sells on, offline: members, points, refunds
+                cashier.ring_up(services)
+            waiting = store.outbox_depth()
+        assert cashier.stats.sales == OFFLINE_TICKETS and cashier.stats.refunds, cashier.stats
         relay.notify()
         broker.start()
         hub.close()  # its subscription died with the broker
         hub2 = FakeHub(broker)
         try:
-            wait_until(lambda: len(hub2.distinct_ids()) == 5, 20, "the offline sales after reconnection")
+            wait_until(lambda: len(hub2.distinct_ids()) == waiting, 20, "the offline events after reconnection")
             hub2.ack(hub2.events)
             wait_until(lambda: relay.outbox_depth() == 0, 10, "the outbox to drain")
         finally:
@@ -215,6 +224,7 @@ def test_sales_made_while_the_broker_is_down_go_out_when_it_returns(
     finally:
         relay.stop()
     assert relay.stats.connections >= 2
+    assert_effects_once([Box(DEVICE, path)])
 
 
 def test_a_bad_ack_is_ignored_and_the_event_stays(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import time
 import uuid
 from pathlib import Path
 
@@ -18,10 +19,14 @@ from core import wire
 from edge_agent import store as store_module
 from edge_agent.checkout import CompletedSale
 from edge_agent.store import MIGRATIONS, OutboxFull, SchemaTooNew, Store, StoreError
+from hub.local_services import BoxProcess, MosquittoServer
 from tests.edge_agent.conftest import Sell
+from tests.effects import assert_effects_once
 
 SALE_WRITE = re.compile(r"\b(?:INSERT|REPLACE)\b(?:\s+OR\s+\w+)?\s+INTO\s+sale(?:_line)?\b", re.IGNORECASE)
 """SQL that writes a sale or its lines."""
+KILL_AFTER_SALES = 40
+KILL_WAIT_S = 30.0
 
 
 @pytest.fixture
@@ -204,3 +209,25 @@ def test_a_transaction_past_the_outbox_bound_is_refused_whole(tmp_path: Path) ->
     with store.transaction() as tx:
         tx.emit(alert)
     assert store.outbox_depth() == 3
+
+
+def test_a_box_killed_while_selling_keeps_every_sale_whole(tmp_path: Path, broker: MosquittoServer) -> None:
+    # No hub: nothing is acknowledged, so every sale and refund the box committed must still wait in its outbox.
+    box = BoxProcess(
+        tmp_path / "box-1", broker, tenant="acme", device="box-1", rate=60, seed=9, extra=["--refund-every", "5"]
+    ).start()
+    try:
+        deadline = time.monotonic() + KILL_WAIT_S
+        while int(box.stats().get("sales", 0)) < KILL_AFTER_SALES:
+            assert time.monotonic() < deadline and box.running, f"the box did not sell:\n{box.tail()}"
+            time.sleep(0.05)
+        box.kill()  # SIGKILL, mid-ticket as often as not
+    finally:
+        box.stop()
+    assert_effects_once([box])
+    with sqlite3.connect(f"file:{box.db_path}?mode=ro", uri=True) as conn:
+        committed = {e for (e,) in conn.execute("SELECT event_id FROM sale UNION ALL SELECT event_id FROM refund")}
+        waiting = {e for (e,) in conn.execute("SELECT event_id FROM outbox WHERE type IN ('sale', 'refund')")}
+    assert committed == waiting, (
+        f"{len(committed - waiting)} committed without their event, {len(waiting - committed)} events alone"
+    )

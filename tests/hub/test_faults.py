@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Final
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -34,6 +35,14 @@ TENANT = "acme"
 DRAIN_TIMEOUT_S = 60.0
 REFUND_EVERY = 8
 """The simulated cashiers refund about one ticket in this many: every test sees refunds."""
+KILLS: Final = ("broker", "hub", "box")
+SHORT_ROUNDS: Final = len(KILLS)
+"""``make test``: each kind of kill once, in turn."""
+SOAK_ROUNDS: Final = 30 * len(KILLS)
+"""``make bench``: each kind of kill thirty times, about ten minutes."""
+SALES_PER_ROUND: Final = 15
+SOAK_TIMEOUT_S: Final = 1800
+"""The soak's own time limit (the suite's default per test is five minutes)."""
 
 
 def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -208,3 +217,43 @@ def test_bad_messages_are_dead_lettered_with_their_reason_and_the_hub_keeps_goin
     with cluster.engine.connect() as conn:
         details = conn.execute(sa.select(db.dead_letter.c.detail)).scalars().all()
     assert all(details)
+
+
+@pytest.mark.parametrize(
+    "rounds",
+    [
+        pytest.param(SHORT_ROUNDS, id="short"),
+        pytest.param(SOAK_ROUNDS, id="soak", marks=[pytest.mark.slow, pytest.mark.timeout(SOAK_TIMEOUT_S)]),
+    ],
+)
+def test_every_kind_of_kill_again_and_again_loses_and_repeats_nothing(cluster: Cluster, rounds: int) -> None:
+    boxes = [cluster.box("box-1", rate=20, seed=7), cluster.box("box-2", rate=20, seed=8)]
+    for round_ in range(rounds):
+        kind = KILLS[round_ % len(KILLS)]
+        goal = hub_count(cluster.engine) + SALES_PER_ROUND
+
+        def reached(target: int = goal) -> bool:
+            return hub_count(cluster.engine) >= target
+
+        wait_until(reached, 60, f"{goal} sales at the hub before killing the {kind} (round {round_ + 1})")
+        if kind == "broker":
+            cluster.broker.kill()
+            time.sleep(0.5)  # the boxes keep selling with no broker
+            cluster.broker.start()
+        elif kind == "hub":
+            cluster.hub.kill()
+            time.sleep(0.5)
+            cluster.hub.start()
+        else:
+            box = boxes[round_ % len(boxes)]
+            box.kill()  # mid-ticket as often as not
+            restarted = time.time()
+            box.start()  # the same box sells on from its database
+
+            def selling(box: BoxProcess = box, since: float = restarted) -> bool:
+                return float(box.stats().get("updated", 0)) > since
+
+            wait_until(selling, 30, f"{box.name} selling again")
+    stop_and_drain(boxes)
+    assert_effects_once(boxes, cluster.engine, tenant=TENANT)
+    assert cluster.hub.running

@@ -39,7 +39,7 @@ KILLS: Final = ("broker", "hub", "box")
 SHORT_ROUNDS: Final = len(KILLS)
 """``make test``: each kind of kill once, in turn."""
 SOAK_ROUNDS: Final = 30 * len(KILLS)
-"""``make bench``: each kind of kill thirty times, about ten minutes."""
+"""``make bench``: each kind of kill thirty times, a few minutes on each hub backend."""
 SALES_PER_ROUND: Final = 15
 SOAK_TIMEOUT_S: Final = 1800
 """The soak's own time limit (the suite's default per test is five minutes)."""

@@ -3,7 +3,9 @@
 ``python -m hub --db URL jobs --tenant T --mqtt-host ... [--every-s 10] [--once]`` runs, every round:
 
 1. :func:`hub.customers.apply_events`: enrolments and customer updates from the boxes become the
-   distributor's customers (consents, duplicates flagged); then the tiers of the customers who bought since
+   distributor's customers (consents, duplicates flagged); the sales posted before their customer was known
+   are verified (:func:`hub.postings.verify_sales`) and the refunds that came before their sale are posted
+   or alerted (:func:`hub.postings.sweep_waiting_refunds`); then the tiers of the customers who bought since
    the last round are reviewed (:func:`hub.customers.recompute_tier`, upgrades at once, downgrades at the
    period's end);
 2. :func:`hub.customers.publish_to_boxes`: each store's ``customers`` snapshot (the network's customers with
@@ -64,6 +66,8 @@ class RoundReport:
     """What one round did."""
 
     customer_events: int = 0
+    sales_verified: int = 0
+    refunds_posted: int = 0
     tiers_reviewed: int = 0
     published: int = 0
     problems: list[str] = field(default_factory=list)
@@ -101,6 +105,9 @@ class HubJobs:
         with self.engine.begin() as conn:
             applied = customers.apply_events(conn, self.tenant, now=now, limit=EVENTS_PER_ROUND)
             report.customer_events = applied.applied
+            # Sales posted before their customer was known, refunds that came before their sale.
+            report.sales_verified = postings.verify_sales(conn, self.tenant, now=now).verified
+            report.refunds_posted = postings.sweep_waiting_refunds(conn, self.tenant, now=now).refunds
             program = postings.tenant_program(conn, self.tenant, now=now)
             report.tiers_reviewed = self._review_tiers(conn, program, now)
         outcomes = list(self.publisher.publish_tenant(self.tenant, self.box_kinds)) if self.box_kinds else []

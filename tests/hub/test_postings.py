@@ -613,3 +613,58 @@ def enrolment(customer: str, store: str) -> wire.EnrolmentData:
     return wire.EnrolmentData(
         customer=customer, store=store, fields=wire.CustomerFields(name="Cliente", sticker=customer)
     )
+
+
+def test_two_workers_sharing_customers_events_verify_every_first_sale_and_match_every_refund(
+    engine: Engine, hub_db_url: str
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("concurrent transactions: PostgreSQL (SQLite has one writer at a time)")
+    members = [identity.make(PREFIX, 100 + n) for n in range(12)]
+    enrolments = [message("box-a", enrolment(m, "store-a")) for m in members]
+    firsts = [sale("store-b", m, earned=15) for m in members]
+    sales = [message("box-b", s) for s in firsts]
+    refunds = [message("box-b", refund(s, reversed_points=15)) for s in firsts]
+    # The shared subscription hands a customer's enrolment and refund to one worker, their sale to the other.
+    # First, worker one has refunds of sales worker two has not seen yet, while worker two has sales whose
+    # enrolment worker one has not seen yet; then both go on at the same time with the rest.
+    half = len(members) // 2
+    one = ([refunds[:half]], [enrolments[half:], enrolments[:half]])
+    two = ([sales[half:]], [sales[:half], refunds[half:]])
+    first_part_done = threading.Barrier(2, timeout=30)
+    acks: list[wire.AckResult] = []
+    errors: list[BaseException] = []
+
+    def worker(parts: tuple[list[list[Incoming]], list[list[Incoming]]]) -> None:
+        own = db.make_engine(hub_db_url)  # its own connections, as a separate worker process has
+        try:
+            for n, batches in enumerate(parts):
+                if n:
+                    first_part_done.wait()
+                for batch in batches:
+                    result = hub_ingest.commit_batch(own, batch)
+                    acks.extend(a for results in result.acks.values() for a in results)
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+        finally:
+            own.dispose()
+
+    threads = [threading.Thread(target=worker, args=(parts,)) for parts in (one, two)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    everything = enrolments + sales + refunds
+    assert sorted(a.status for a in acks) == ["committed"] * len(everything)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(db.posting.c.event_id, db.posting.c.type, db.posting.c.verdict)).all()
+        left_unverified = conn.execute(sa.select(db.posting_unverified)).all()
+        left_waiting = conn.execute(sa.select(db.refund_waiting)).all()
+    assert {r.event_id for r in rows} == {event_id_of(i) for i in everything}
+    assert sorted(r.verdict for r in rows if r.type == "sale") == ["match"] * len(members)
+    assert (left_unverified, left_waiting) == ([], [])
+    kinds = {kind for kind, _ in alerts(engine)}
+    assert not kinds & {"posting_failed", "refund_unmatched", "points_mismatch"}, alerts(engine)
+    assert [posted(engine, m) for m in members] == [0] * len(members)  # each sale's points taken back
+    check(engine)

@@ -34,6 +34,21 @@ Paying with points
 ``redemption.points_per_step`` points pay ``redemption.value_minor_per_step`` minor units (100 points =
 10.00 MXN). Points are spent in whole steps only, so every conversion is an exact integer in both directions.
 Paying with points is a tender: it does not change prices or taxes.
+
+Spending offline
+----------------
+A customer never spends more than they have as far as the spender knows (:func:`spendable_points`): the
+hub judges its ledger; a box judges its **known balance** (:func:`known_balance`): the hub's last balance
+snapshot, less the points this box redeemed for the customer since, plus the points it saw them earn since
+(its sales still waiting for the hub's commit). Online or offline, the box refuses anything beyond that
+(:class:`PointsOverBalance`, which says how many points are available), so a box alone never takes a
+balance below zero and a receipt never shows a negative balance.
+
+The per-customer **offline allowance** is not points to spend. Two boxes offline at the same time each see
+the same snapshot, and each may spend it: the hub sees both redemptions later. The allowance bounds that
+overdraft at the hub: :func:`settle_offline_hold` posts an offline redemption as far as the customer's
+account may go, down to minus the allowance, and voids the rest, so the network's exposure for one customer
+never exceeds the allowance however many stores spent concurrently.
 """
 
 from __future__ import annotations
@@ -80,11 +95,13 @@ __all__ = [
     "EarnLine",
     "EarnRate",
     "EventBonus",
+    "HoldSettlement",
     "LuckyDraw",
     "Member",
     "PointsEarned",
     "PointsEntry",
     "PointsKind",
+    "PointsOverBalance",
     "PointsProgram",
     "PointsTender",
     "PromotionPoints",
@@ -92,13 +109,17 @@ __all__ = [
     "Reward",
     "RewardKind",
     "RewardRedemption",
+    "check_spendable",
     "draw_winners",
     "earn_points",
+    "known_balance",
     "load_program",
     "max_redeemable",
     "points_value_minor",
     "redeem_points",
     "redeem_reward",
+    "settle_offline_hold",
+    "spendable_points",
 ]
 
 BASIS_POINTS: Final = 10_000
@@ -562,18 +583,50 @@ def max_redeemable(program: PointsProgram, amount_due_minor: int, balance_points
     return PointsTender(points=points, amount_minor=steps * rule.value_minor_per_step)
 
 
+class PointsOverBalance(InvalidInput):
+    """Points asked beyond what the customer has; ``available_points`` is how many they may spend now."""
+
+    code = "points_over_balance"
+
+    def __init__(self, field: str, problem: str, *, available_points: int) -> None:
+        super().__init__(field, problem)
+        self.available_points = available_points
+
+
+def known_balance(snapshot_points: int, redeemed_points: int, earned_points: int) -> int:
+    """A box's known balance for a customer: the hub's ``snapshot_points``, less ``redeemed_points`` and plus
+    ``earned_points`` this box recorded for them since that snapshot (see "Spending offline")."""
+    return snapshot_points - redeemed_points + earned_points
+
+
+def spendable_points(balance_points: int) -> int:
+    """The most a customer with ``balance_points`` (a known balance, possibly negative) may spend: the
+    balance itself, never less than zero. The offline allowance never adds to it."""
+    return max(balance_points, 0)
+
+
+def check_spendable(points: int, balance_points: int, field: str, *, why: str = "") -> int:
+    """Refuse spending ``points`` beyond :func:`spendable_points` of ``balance_points``; returns what is
+    spendable. ``why`` adds to the message where the balance comes from."""
+    available = spendable_points(balance_points)
+    if points > available:
+        problem = f"{points} points asked, the customer has {available} points available"
+        raise PointsOverBalance(field, problem + (f" ({why})" if why else ""), available_points=available)
+    return available
+
+
 def redeem_points(
     program: PointsProgram,
     points: int,
     *,
     amount_due_minor: int,
     balance_points: int,
-    allowance_points: int = 0,
     field: str = "redeem_points",
 ) -> PointsTender:
     """Check a request to pay ``points`` towards ``amount_due_minor`` and say what they pay.
 
-    ``allowance_points`` lets an offline box go that far below zero (the hub settles it later).
+    ``balance_points`` is the balance the caller knows (a box: :func:`known_balance`); nothing beyond it is
+    spent, offline either (see "Spending offline").
     """
     value = points_value_minor(program, points, field)
     if points == 0:
@@ -581,12 +634,36 @@ def redeem_points(
     rule = program.redemption
     if points < rule.min_points:
         raise InvalidInput(field, f"at least {rule.min_points} points per redemption, got {points}")
-    if points > balance_points + allowance_points:
-        raise InvalidInput(field, f"{points} points asked, the customer has {balance_points}")
+    check_spendable(points, balance_points, field)
     payable = amount_due_minor * rule.max_share_bp // BASIS_POINTS
     if value > payable:
         raise InvalidInput(field, f"{points} points pay {value} minor units, more than the {payable} payable in points")
     return PointsTender(points=points, amount_minor=value)
+
+
+@dataclass(frozen=True, slots=True)
+class HoldSettlement:
+    """An offline redemption as the hub settles it: ``posted_points`` spent, ``voided_points`` released."""
+
+    posted_points: int
+    voided_points: int
+
+
+def settle_offline_hold(available_points: int, hold_points: int, allowance_points: int) -> HoldSettlement:
+    """Settle an offline redemption of ``hold_points`` the hub sees now.
+
+    ``available_points`` is the customer's account at the hub (posted less held, possibly negative after
+    earlier overdrafts) and ``allowance_points`` their offline allowance: the hold is posted as far as the
+    account may go, down to minus the allowance, and the rest is voided. The box that honoured it had the
+    points as far as it knew; what is voided is the stale part only another store's concurrent spending
+    explains.
+    """
+    for name, value in (("hold_points", hold_points), ("allowance_points", allowance_points)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidInput(name, "must be a non-negative integer")
+    room = max(available_points + allowance_points, 0)
+    posted = min(hold_points, room)
+    return HoldSettlement(posted_points=posted, voided_points=hold_points - posted)
 
 
 # --- rewards --------------------------------------------------------------------------------------------
@@ -620,7 +697,6 @@ def redeem_reward(
     redemption_id: str,
     now: datetime,
     delivery: Literal["home_delivery", "pickup"] | None = None,
-    allowance_points: int = 0,
 ) -> RewardRedemption:
     """Take ``reward_id`` from the program's catalogue for ``customer_id``; ids and time are the caller's."""
     if not _REDEMPTION_ID.fullmatch(redemption_id):
@@ -631,11 +707,7 @@ def redeem_reward(
     reward = program.reward(reward_id)
     if reward is None:
         raise InvalidInput("reward_id", f"{reward_id!r} is not in program {program.id!r}'s catalogue")
-    if reward.points_cost > balance_points + allowance_points:
-        raise InvalidInput(
-            "reward_id",
-            f"{reward.name!r} costs {reward.points_cost} points, the customer has {balance_points}",
-        )
+    check_spendable(reward.points_cost, balance_points, "reward_id", why=f"{reward.name!r} costs {reward.points_cost}")
     if now.tzinfo is None or now.utcoffset() is None:
         raise InvalidInput("now", "must be timezone-aware")
     if reward.kind is RewardKind.ONLINE_ITEM:

@@ -21,10 +21,11 @@ more than is left is refused, because change can only be handed over in cash.
   and nothing is rounded: only a cash payment that settles the ticket is rounded. A final cash tender that
   does not cover what is left is refused (``field`` names it).
 * **Points** (:class:`PointsTender`), at most one per sale, in the program's whole steps, through
-  :func:`core.points.redeem_points` (minimum redemption and largest share of the ticket). Online they must
-  be within the customer's balance. Offline they must be within the balance snapshot, less points already
-  held offline and not yet settled, plus the customer's offline allowance; every point spent offline is a
-  pending hold (``offline_hold_points``) that the hub posts or voids when it sees the sale.
+  :func:`core.points.redeem_points` (minimum redemption and largest share of the ticket). Online or
+  offline they must be within the balance the box knows (:func:`core.points.known_balance`), less points
+  already held offline and not yet settled, and never below zero: the offline allowance is not spendable
+  (it bounds the hub's overdraft, see :func:`core.points.settle_offline_hold`). Every point spent offline
+  is a pending hold (``offline_hold_points``) that the hub posts or voids when it sees the sale.
 * **Card** (:class:`CardTender`): the amount and the approval code the external terminal printed (1 to 12
   letters or digits) and optionally its transaction reference. The card number is never taken: any field
   holding 13 to 19 digits (spaces and dashes between them ignored) that pass the Luhn check is refused
@@ -63,7 +64,7 @@ from pydantic import BaseModel, ConfigDict
 
 from core.errors import CurrencyMismatch, InvalidInput
 from core.money import Currency, allocate, cash_round, currency
-from core.points import PointsProgram, points_value_minor, redeem_points
+from core.points import PointsProgram, check_spendable, points_value_minor, redeem_points
 from core.promotions.base import MAX_AMOUNT_MINOR, MAX_POINTS
 
 __all__ = [
@@ -325,15 +326,14 @@ Tender = CashTender | PointsTender | CardTender | WalletTender
 class TenderContext:
     """What the till knows when tendering.
 
-    ``balance_points`` is the customer's balance: live when ``online``, the cached snapshot when not.
-    ``offline_held_points`` are points already spent offline since that snapshot and not yet settled by
-    the hub; ``offline_allowance_points`` how far below zero the customer may go offline.
+    ``balance_points`` is the customer's balance as the till knows it: live when ``online``, the box's known
+    balance (:func:`core.points.known_balance`) when not. ``offline_held_points`` are points already spent
+    offline and not yet counted in ``balance_points``. Points beyond what is left are refused either way.
     """
 
     online: bool
     program: PointsProgram | None = None
     balance_points: int = 0
-    offline_allowance_points: int = 0
     offline_held_points: int = 0
 
     def __post_init__(self) -> None:
@@ -342,7 +342,6 @@ class TenderContext:
         if self.program is not None and not isinstance(self.program, PointsProgram):
             raise InvalidInput("program", f"must be a PointsProgram, not {type(self.program).__name__}")
         _int(self.balance_points, "balance_points", -MAX_POINTS, MAX_POINTS)
-        _int(self.offline_allowance_points, "offline_allowance_points", 0, MAX_POINTS)
         _int(self.offline_held_points, "offline_held_points", 0, MAX_POINTS)
 
 
@@ -358,7 +357,8 @@ class TenderLine(_Result):
 
     ``amount_minor`` is what it pays towards the total. For cash, ``tendered_minor`` was handed over,
     ``change_minor`` handed back, and ``tendered - change == amount + cash_rounding``. For other tenders
-    ``tendered_minor == amount_minor``.
+    ``tendered_minor == amount_minor``. ``allowance_used_points`` is always 0: no tender spends the offline
+    allowance; the field stays so settlements stored by earlier versions are still read.
     """
 
     index: int
@@ -543,18 +543,11 @@ def _points(
         raise CurrencyMismatch(f"the points program pays {program.currency}; the sale is in {cur.code}")
     points = tender.points
     value = points_value_minor(program, points, f"{field}.points")
-    if context.online:
-        available = context.balance_points
-        within = f"the customer has {available}"
-    else:
-        own = context.balance_points - context.offline_held_points
-        available = own + context.offline_allowance_points
-        within = (
-            f"offline the customer may use {max(available, 0)} (balance {context.balance_points}, "
-            f"{context.offline_held_points} already held offline, allowance {context.offline_allowance_points})"
-        )
-    if points > available:
-        raise InvalidInput(f"{field}.points", f"{points} points asked; {within}", code="points_over_balance")
+    known = context.balance_points - context.offline_held_points
+    why = "" if context.online else f"offline: balance {context.balance_points}"
+    if not context.online and context.offline_held_points:
+        why += f", {context.offline_held_points} already held offline"
+    available = check_spendable(points, known, f"{field}.points", why=why)
     # redeem_points applies the program's minimum redemption and largest share of the ticket.
     redeem_points(program, points, amount_due_minor=total_minor, balance_points=available, field=f"{field}.points")
     if value > remaining:
@@ -564,10 +557,9 @@ def _points(
             "no change",
         )
     hold = 0 if context.online else points
-    beyond = 0 if context.online else max(0, points - max(context.balance_points - context.offline_held_points, 0))
     note = f"points: {points} pay {_fmt(value, cur)}"
     if hold:
-        note += f"; offline, held pending until the hub settles it ({beyond} beyond the balance)"
+        note += "; offline, held pending until the hub settles it"
     return TenderLine(
         index=index,
         kind=TenderKind.POINTS,
@@ -575,7 +567,6 @@ def _points(
         tendered_minor=value,
         points=points,
         offline_hold_points=hold,
-        allowance_used_points=beyond,
         explanation=note,
     )
 

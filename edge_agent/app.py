@@ -31,7 +31,7 @@ import uvicorn
 
 from edge_agent import stock
 from edge_agent.catalogue import BadScan, Catalogue, UnknownBarcode
-from edge_agent.checkout import Checkout
+from edge_agent.checkout import Checkout, SaleState
 from edge_agent.config import AgentConfig
 from edge_agent.context import ContextProvider, load_defaults
 from edge_agent.customers import CustomerBook
@@ -131,7 +131,7 @@ class EdgeAgent:
         self.clock = clock
         simulate = DEVICES if simulate_all or "all" in config.hardware.simulate else config.hardware.simulate
         self.hardware = load_hardware_config(config.hardware.config, simulate=cast(Sequence[DeviceName], simulate))
-        self.sessions = SessionRegistry()
+        self.sessions = SessionRegistry(config.database)
         base = web_settings or WebAppSettings()
         self.web_settings = WebAppSettings(
             language=base.language,
@@ -357,8 +357,8 @@ class EdgeAgent:
             session = self.sessions.most_recent()
             if session is None:
                 return "no cashier is signed in"
-            if session.sale is None:
-                session.sale = services.checkout.start(cashier=session.cashier.cashier_id)
+            if session.sale is None or session.sale.state is not SaleState.OPEN:
+                session.sale = services.checkout.open_for(session.key, session.cashier.cashier_id)
             try:
                 session.sale.add_barcode(code)
             except (BadScan, UnknownBarcode) as exc:

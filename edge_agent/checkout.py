@@ -11,9 +11,12 @@ A :class:`Checkout` is made once per box and opens a :class:`Sale` per customer 
     done = sale.complete()                      # one transaction, then the receipt and the OLED screen
 
 Pricing is :func:`core.pricing.price` with the shop's context (:mod:`edge_agent.context`); tenders are
-:func:`core.tenders.settle` with a ``TenderContext`` built from the customer's balance as this box sees it
-(the hub's snapshot less points redeemed plus points earned in sales still in the outbox) and their offline
-allowance (the customer's own, else the store's setting). A points tender always goes first.
+:func:`core.tenders.settle` with a ``TenderContext`` built from the customer's balance as this box knows it
+(:func:`core.points.known_balance`: the hub's snapshot less points redeemed plus points earned in this box's
+sales still in the outbox). Points beyond that are refused online and offline alike
+(:class:`core.points.PointsOverBalance`, which says how many are available); the offline allowance is the
+hub's bound on concurrent spending at several stores, never points this box spends. A points tender always
+goes first.
 
 :meth:`Sale.complete` authorises wallet payment codes with the :class:`~edge_agent.payments.PaymentProvider`
 (online only; the reference is derived from the sale, the code and the amount, so a retry after a timeout
@@ -38,13 +41,14 @@ or :class:`edge_agent.payments.PaymentError` for an acquirer that did not answer
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, Final, Protocol
+from typing import Any, Concatenate, Final, ParamSpec, Protocol, TypeVar
 
 from core import identity, wire
 from core.errors import InvalidInput
@@ -79,12 +83,14 @@ from edge_agent.receipts import (
     message_screen,
     paid_screen,
 )
-from edge_agent.store import Store, Transaction
+from edge_agent.store import Store, Transaction, drop_open_sale, load_open_sale, save_open_sale
 from hardware.display import Display, Screen
 from hardware.errors import HardwareError
 from hardware.printer import PAPER_58MM, Printer, PrinterProfile, Receipt, encode, layout_receipt
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 __all__ = [
     "MAX_LINE_QTY",
@@ -109,6 +115,8 @@ MAX_REASON_CHARS: Final = 200
 MAX_CASHIER_CHARS: Final = 64
 MAX_LIMITED_PROMOTIONS: Final = 1_000
 """Promotions with usage limits counted per pricing; more than this many limited promotions is a config error."""
+OPEN_SALE_VERSION: Final = 1
+"""Version of the JSON an open sale is kept in (``open_sale.state``)."""
 
 
 class SaleClosed(InvalidInput):
@@ -207,13 +215,32 @@ def _int(value: object, field: str, low: int, high: int) -> int:
     return value
 
 
-class Sale:
-    """One customer's sale at the counter; made by :meth:`Checkout.start`. Not thread-safe."""
+def _kept(method: Callable[Concatenate[Sale, P], R]) -> Callable[Concatenate[Sale, P], R]:
+    """After ``method`` changed an owned open sale, write the sale down so it survives a restart."""
 
-    def __init__(self, checkout: Checkout, sale_id: str, cashier: str | None) -> None:
+    def changed(sale: Sale, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        result = method(sale, *args, **kwargs)
+        sale.keep()
+        return result
+
+    functools.update_wrapper(changed, method)
+    return changed
+
+
+class Sale:
+    """One customer's sale at the counter; made by :meth:`Checkout.start`. Not thread-safe.
+
+    A sale with an ``owner`` (the web session ringing it up) is written down after every change (basket,
+    customer, points, tenders) and :meth:`Checkout.open_for` gives it back after a restart; wallet payment
+    codes are single-use secrets and are not kept, so a wallet tender entered before a restart is asked
+    for again.
+    """
+
+    def __init__(self, checkout: Checkout, sale_id: str, cashier: str | None, owner: str | None = None) -> None:
         self._checkout = checkout
         self.sale_id = sale_id
         self.cashier = cashier
+        self.owner = owner
         self.state = SaleState.OPEN
         self.lines: list[_Line] = []
         self.customer: CachedCustomer | None = None
@@ -222,12 +249,76 @@ class Sale:
         self._next_line = 1
         self._approvals: dict[str, Approval] = {}
 
+    # -- kept across restarts ----------------------------------------------------------------------------
+
+    def state_json(self) -> str:
+        """The sale as it is kept: lines (sku, quantity), customer, points and tenders, wallet codes left out."""
+        tenders: list[dict[str, Any]] = []
+        for tender in self.tenders:
+            if isinstance(tender, CashTender):
+                tenders.append({"kind": "cash", "amount_minor": tender.amount_minor})
+            elif isinstance(tender, CardTender):
+                tenders.append(
+                    {
+                        "kind": "card",
+                        "amount_minor": tender.amount_minor,
+                        "approval_code": tender.approval_code,
+                        "terminal_reference": tender.terminal_reference,
+                    }
+                )
+        state = {
+            "version": OPEN_SALE_VERSION,
+            "lines": [{"line_id": line.line_id, "sku": line.item.sku, "qty": line.qty} for line in self.lines],
+            "next_line": self._next_line,
+            "customer": self.customer.loyalty_id if self.customer is not None else None,
+            "points": self.points_to_redeem,
+            "tenders": tenders,
+        }
+        return json.dumps(state, ensure_ascii=False, separators=(",", ":"))
+
+    def keep(self) -> None:
+        """Write the open sale down for its owner (nothing for a sale without one, or once it is closed)."""
+        if self.owner is None or self.state is not SaleState.OPEN:
+            return
+        if not save_open_sale(self._checkout.store, self.sale_id, self.owner, self.cashier, self.state_json()):
+            log.info("sale %s is not kept: its session has ended", self.sale_id)
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        """Fill a fresh sale from what :meth:`state_json` kept; what no longer applies is left out and logged."""
+        checkout = self._checkout
+        for kept in state.get("lines", [])[:MAX_SALE_LINES]:
+            try:
+                item = checkout.catalogue.by_sku(str(kept["sku"]))
+                self.lines.append(_Line(str(kept["line_id"]), item, _int(kept["qty"], "qty", 1, MAX_LINE_QTY)))
+            except (InvalidInput, KeyError, TypeError) as exc:
+                log.warning("sale %s: a kept line is left out: %s", self.sale_id, exc)
+        next_line = state.get("next_line")
+        self._next_line = next_line if isinstance(next_line, int) and next_line > len(self.lines) else 1
+        self._next_line = max(self._next_line, len(self.lines) + 1)
+        loyalty_id = state.get("customer")
+        if isinstance(loyalty_id, str):
+            self.customer = checkout.customers.get(loyalty_id)
+        points = state.get("points")
+        if self.customer is not None and isinstance(points, int) and 0 < points <= wire.MAX_POINTS:
+            self.points_to_redeem = points
+        for kept in state.get("tenders", [])[:MAX_SALE_TENDERS]:
+            try:
+                if kept["kind"] == "cash":
+                    self.tenders.append(CashTender(kept["amount_minor"]))
+                elif kept["kind"] == "card":
+                    self.tenders.append(
+                        CardTender(kept["amount_minor"], kept["approval_code"], kept.get("terminal_reference"))
+                    )
+            except (InvalidInput, KeyError, TypeError) as exc:
+                log.warning("sale %s: a kept tender is left out: %s", self.sale_id, exc)
+
     # -- basket ------------------------------------------------------------------------------------------
 
     def _open(self) -> None:
         if self.state is not SaleState.OPEN:
             raise SaleClosed("sale", f"sale {self.sale_id} is {self.state.value}; start a new sale")
 
+    @_kept
     def _add(self, item: CatalogueItem, qty: int) -> _Line:
         self._open()
         _int(qty, "qty", 1, MAX_LINE_QTY)
@@ -256,11 +347,13 @@ class Sale:
                 return line
         raise InvalidInput("line_id", f"{line_id!r} is not a line of this sale")
 
+    @_kept
     def set_qty(self, line_id: str, qty: int) -> None:
         """Change a line's quantity (at least 1; void the line to remove it)."""
         self._open()
         self._line(line_id).qty = _int(qty, "qty", 1, MAX_LINE_QTY)
 
+    @_kept
     def void_line(self, line_id: str) -> None:
         """Remove a line from the sale."""
         self._open()
@@ -268,6 +361,7 @@ class Sale:
 
     # -- customer and points -----------------------------------------------------------------------------
 
+    @_kept
     def identify(self, text: str) -> CachedCustomer:
         """Attach the customer a phone, sticker payload or loyalty id names; InvalidInput if none matches."""
         self._open()
@@ -279,6 +373,7 @@ class Sale:
         self.customer = found
         return found
 
+    @_kept
     def set_customer(self, customer: CachedCustomer | None) -> None:
         """Attach a customer already found (by fingerprint, say), or detach with None."""
         self._open()
@@ -286,6 +381,7 @@ class Sale:
         if customer is None:
             self.points_to_redeem = 0
 
+    @_kept
     def use_points(self, points: int) -> None:
         """Pay ``points`` of the customer's points (0 to stop paying with points); checked when priced."""
         self._open()
@@ -296,14 +392,12 @@ class Sale:
 
     # -- pricing -----------------------------------------------------------------------------------------
 
-    def _pricing_customer(self, online: bool, context: ShopContext) -> Customer | None:
+    def _pricing_customer(self) -> Customer | None:
         if self.customer is None:
             return None
-        customer = self._checkout.customers.pricing_customer(self.customer)
-        allowance = self._checkout.allowance(self.customer, context) if not online else 0
-        return customer.model_copy(update={"offline_allowance_points": allowance})
+        return self._checkout.customers.pricing_customer(self.customer)
 
-    def _priced(self, context: ShopContext, online: bool) -> PricedReceipt:
+    def _priced(self, context: ShopContext) -> PricedReceipt:
         if not self.lines:
             raise InvalidInput("lines", "the sale has no items yet; scan an item first")
         basket = Basket(
@@ -325,7 +419,7 @@ class Sale:
                 for line in self.lines
             ),
         )
-        customer = self._pricing_customer(online, context)
+        customer = self._pricing_customer()
         if self.points_to_redeem and context.program is None:
             raise InvalidInput("points", "this store has no points program to pay with")
         return price(
@@ -344,12 +438,13 @@ class Sale:
         on the customer's screen."""
         self._open()
         context = self._checkout.context_provider.current()
-        priced = self._priced(context, self._checkout.online())
+        priced = self._priced(context)
         self._checkout.show(basket_screen(priced, context.settings.language))
         return priced
 
     # -- tenders -----------------------------------------------------------------------------------------
 
+    @_kept
     def _add_tender(self, tender: Tender) -> int:
         self._open()
         used = len(self.tenders) + (1 if self.points_to_redeem else 0)
@@ -383,6 +478,7 @@ class Sale:
         settle(amount_minor, context.currency, [tender], TenderContext(online=online))
         return self._add_tender(tender)
 
+    @_kept
     def remove_tender(self, index: int) -> None:
         """Take a tender back off the sale (the cashier entered it wrongly)."""
         self._open()
@@ -394,12 +490,7 @@ class Sale:
         if self.customer is None:
             return TenderContext(online=online, program=context.program)
         balance = self._checkout.customers.balance(self.customer)
-        return TenderContext(
-            online=online,
-            program=context.program,
-            balance_points=balance,
-            offline_allowance_points=self._checkout.allowance(self.customer, context),
-        )
+        return TenderContext(online=online, program=context.program, balance_points=balance)
 
     def _all_tenders(self) -> list[Tender]:
         points: list[Tender] = [PointsTender(self.points_to_redeem)] if self.points_to_redeem else []
@@ -410,7 +501,7 @@ class Sale:
         self._open()
         context = self._checkout.context_provider.current()
         online = self._checkout.online()
-        priced = self._priced(context, online)
+        priced = self._priced(context)
         return settle(
             priced.totals.total_minor,
             context.currency,
@@ -427,6 +518,9 @@ class Sale:
         self._checkout.give_back(self._approvals.values(), f"{self.sale_id} cancelled")
         self._approvals.clear()
         self.state = SaleState.CANCELLED
+        if self.owner is not None:
+            with self._checkout.store.transaction() as tx:
+                drop_open_sale(tx.conn, self.sale_id)
 
     def _authorise(self, settlement: Settlement, currency: str) -> dict[int, Approval]:
         approved: dict[int, Approval] = {}
@@ -443,6 +537,7 @@ class Sale:
                 if not isinstance(answer, Approval):
                     # Drop the declined tender (index counts the points tender first).
                     del self.tenders[index - (1 if self.points_to_redeem else 0)]
+                    self.keep()
                     self._checkout.show(message_screen(answer.message))
                     raise PaymentDeclined(
                         f"tenders[{index}]",
@@ -460,7 +555,7 @@ class Sale:
         checkout = self._checkout
         context = checkout.context_provider.current()
         online = checkout.online()
-        priced = self._priced(context, online)
+        priced = self._priced(context)
         settlement = settle(
             priced.totals.total_minor, context.currency, self._all_tenders(), self._tender_context(context, online)
         )
@@ -547,9 +642,34 @@ class Checkout:
         self.profile = profile
         self.catalogue = catalogue or Catalogue(store, tax_categories=context_provider.tax_categories)
 
-    def start(self, cashier: str | None = None) -> Sale:
-        """Open a new sale session."""
-        return Sale(self, str(self.store.new_event_id()), _cashier(cashier))
+    def start(self, cashier: str | None = None, *, owner: str | None = None) -> Sale:
+        """Open a new sale session; one with an ``owner`` (a web session's key) is kept across restarts."""
+        return Sale(self, str(self.store.new_event_id()), _cashier(cashier), owner)
+
+    def open_for(self, owner: str, cashier: str | None = None) -> Sale:
+        """The open sale kept for ``owner``, as it was before a restart; a new one when none is kept."""
+        kept = load_open_sale(self.store, owner)
+        if kept is not None:
+            sale_id, kept_cashier, state_text = kept
+            resumed = self._resume(owner, sale_id, kept_cashier, state_text)
+            if resumed is not None:
+                return resumed
+        return self.start(cashier, owner=owner)
+
+    def _resume(self, owner: str, sale_id: str, cashier: str | None, state_text: str) -> Sale | None:
+        committed = self.store.conn.execute("SELECT 1 FROM sale WHERE sale_id = ?", (sale_id,)).fetchone()
+        try:
+            state = json.loads(state_text)
+            if committed is not None or not isinstance(state, dict) or state.get("version") != OPEN_SALE_VERSION:
+                raise ValueError("already completed" if committed is not None else "not a kept sale this box reads")
+        except ValueError as exc:
+            log.warning("open sale %s is not resumed: %s", sale_id, exc)
+            with self.store.transaction() as tx:
+                drop_open_sale(tx.conn, sale_id)
+            return None
+        sale = Sale(self, sale_id, cashier, owner)
+        sale._restore(state)
+        return sale
 
     def promotion_usage(self, context: ShopContext, customer: CachedCustomer | None) -> dict[str, PromotionUsage]:
         """How often each promotion with a usage limit was applied in this box's sales (refunds included:
@@ -565,10 +685,6 @@ class Checkout:
             ).fetchone()
             usage[promotion_id] = PromotionUsage(total_uses=int(total), customer_uses=int(mine))
         return usage
-
-    def allowance(self, customer: CachedCustomer, context: ShopContext) -> int:
-        """How far below zero ``customer`` may spend offline: their own allowance, else the store's."""
-        return customer.offline_allowance_points or context.settings.offline_allowance_points
 
     # -- devices -----------------------------------------------------------------------------------------
 
@@ -725,6 +841,8 @@ class Checkout:
                 ],
             )
             self.stock.apply_sale(tx, data.sale_id, [(line.sku, line.qty) for line in data.lines])
+            # With the sale itself: a restart after this commit never offers the same basket again.
+            drop_open_sale(tx.conn, data.sale_id)
             _, seq = tx.emit(data, event_id=event_id)
         return str(event_id), seq
 

@@ -58,6 +58,7 @@ import phonenumbers
 
 from core import identity, wire
 from core.errors import InvalidInput
+from core.points import known_balance
 from core.pricing.model import Customer
 from edge_agent.sealing import Sealer, WrongKey, box_key_path, load_or_create_box_key
 from edge_agent.store import Store, Transaction
@@ -545,7 +546,7 @@ class CustomerBook:
     def balance(self, c: CachedCustomer) -> int:
         """The box's view of the balance: the hub's snapshot - redeemed + earned still in the outbox."""
         redeemed, earned = pending_points(self.store.conn, c.loyalty_id)
-        return c.balance_points - redeemed + earned
+        return known_balance(c.balance_points, redeemed, earned)
 
     def pricing_customer(self, c: CachedCustomer) -> Customer:
         """The customer as :func:`core.pricing.price` needs them, with the box's view of the balance."""

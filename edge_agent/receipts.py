@@ -11,6 +11,9 @@ refund.
 The screens (:func:`basket_screen`, :func:`paid_screen`, :func:`message_screen`) fit the 128x64 panel: the
 amount to pay or the change in the large line, what the customer earns below.
 
+A balance shown to the customer is the points they may spend (:func:`core.points.spendable_points`), never
+below zero: an overdraft the hub recorded is the shop's and the network's business, not a debt on a receipt.
+
 Words come from :data:`WORDS` for ``es``, ``en`` and ``zh``; amounts are integer minor units formatted by
 the printer's ``NumberFormat`` with the currency's exponent and symbol.
 """
@@ -23,6 +26,7 @@ from datetime import datetime
 from typing import Final
 
 from core.money import currency as lookup_currency
+from core.points import spendable_points
 from core.pricing.model import PricedReceipt
 from core.promotions.timing import to_local
 from core.tax import Pricing
@@ -261,7 +265,7 @@ def build_receipt(
         loyalty = Loyalty(
             loyalty_id=customer.sticker,
             points_earned=customer.points_earned,
-            balance=customer.balance_after,
+            balance=spendable_points(customer.balance_after),
             tier=customer.tier_name or "",
             code=CodeKind.QR,
         )
@@ -328,7 +332,7 @@ def basket_screen(priced: PricedReceipt, language: str) -> Screen:
     if priced.points is not None:
         lines.append(f"{w.you_earn} {fmt.group(priced.points.total)} {w.points.lower()}")
     if priced.points_balance_after is not None:
-        lines.append(f"{w.balance_short} {fmt.group(priced.points_balance_after)}")
+        lines.append(f"{w.balance_short} {fmt.group(spendable_points(priced.points_balance_after))}")
     return Screen(large=fmt.amount(_money(priced.totals.due_minor, priced.currency)), lines=tuple(lines[:3]))
 
 
@@ -344,7 +348,7 @@ def paid_screen(settlement: Settlement, language: str, customer: CustomerPoints 
     lines: list[str] = []
     if customer is not None:
         lines.append(f"+{fmt.group(customer.points_earned)} {w.points.lower()}")
-        lines.append(f"{w.balance_short} {fmt.group(customer.balance_after)}")
+        lines.append(f"{w.balance_short} {fmt.group(spendable_points(customer.balance_after))}")
         if customer.tier_name:
             lines.append(customer.tier_name)
     return Screen(

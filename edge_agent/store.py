@@ -210,6 +210,30 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 
+# Work in progress at the counter that must survive a restart (SIGTERM, SIGKILL, a power cut): the signed-in
+# browsers of the mPOS (edge_agent.web.auth) and the sale each is ringing up (edge_agent.checkout).
+OPEN_WORK_MIGRATION: tuple[str, ...] = (
+    # A session is named by the SHA-256 of its cookie token: the token itself is never written down.
+    """CREATE TABLE web_session (
+        session_key TEXT PRIMARY KEY,
+        cashier_id TEXT NOT NULL REFERENCES cashier(cashier_id) ON DELETE CASCADE,
+        csrf TEXT NOT NULL,
+        language TEXT,
+        started_at TEXT NOT NULL,
+        seen_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL)""",
+    """CREATE INDEX ix_web_session_seen ON web_session (seen_at)""",
+    # The open sale of a session: basket lines, customer, points and tenders as JSON (Checkout.resume reads
+    # it). It goes with its session, and is deleted in the transaction that commits the sale.
+    """CREATE TABLE open_sale (
+        sale_id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL UNIQUE REFERENCES web_session(session_key) ON DELETE CASCADE,
+        cashier TEXT,
+        state TEXT NOT NULL,
+        updated_at TEXT NOT NULL)""",
+)
+MIGRATIONS = (*MIGRATIONS, OPEN_WORK_MIGRATION)
+
 
 @dataclass(frozen=True)
 class LineDraft:
@@ -621,3 +645,34 @@ def _sale_data(sale_id: str, draft: SaleDraft) -> wire.SaleData:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "sale"
         raise InvalidInput(where, err["msg"]) from exc
+
+
+# ---------------------------------------------------------------------------------------------- open sales
+
+
+def save_open_sale(store: Store, sale_id: str, owner: str, cashier: str | None, state: str) -> bool:
+    """Keep the open sale ``sale_id`` of session ``owner`` (its ``state`` as JSON), replacing what was kept.
+
+    Returns False, writing nothing, when the owner's session no longer exists (it ended meanwhile).
+    """
+    with store.transaction() as tx:
+        if tx.conn.execute("SELECT 1 FROM web_session WHERE session_key = ?", (owner,)).fetchone() is None:
+            return False
+        tx.conn.execute("DELETE FROM open_sale WHERE owner = ? AND sale_id <> ?", (owner, sale_id))
+        tx.conn.execute(
+            "INSERT INTO open_sale (sale_id, owner, cashier, state, updated_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (sale_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+            (sale_id, owner, cashier, state, tx.now.isoformat()),
+        )
+    return True
+
+
+def load_open_sale(store: Store, owner: str) -> tuple[str, str | None, str] | None:
+    """The open sale kept for session ``owner``: (sale id, cashier, state JSON), or None."""
+    row = store.conn.execute("SELECT sale_id, cashier, state FROM open_sale WHERE owner = ?", (owner,)).fetchone()
+    return None if row is None else (str(row[0]), row[1], str(row[2]))
+
+
+def drop_open_sale(conn: sqlite3.Connection, sale_id: str) -> None:
+    """Forget the open sale ``sale_id`` (completed or cancelled); inside the caller's transaction."""
+    conn.execute("DELETE FROM open_sale WHERE sale_id = ?", (sale_id,))

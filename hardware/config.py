@@ -552,7 +552,12 @@ class DeviceFactory:
         if display.simulate:
             return open_display("simulated", width_px=display.width_px, height_px=display.height_px)
         return open_display(
-            "oled", controller=display.driver, bus=display.i2c_bus, address=display.i2c_address, rotate=display.rotate
+            "oled",
+            controller=display.driver,
+            i2c_bus=display.i2c_bus,
+            i2c_address=display.i2c_address,
+            height_px=display.height_px,
+            rotate=display.rotate,
         )
 
     def close(self) -> None:

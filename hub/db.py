@@ -7,8 +7,10 @@ code and the same tests run on both. The schema is changed only by the Alembic r
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 from alembic import command
@@ -143,25 +145,63 @@ def default_url() -> str:
     return f"sqlite:///{DEFAULT_SQLITE_PATH}"
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
-    cur.close()
+SQLITE_BUSY_TIMEOUT_MS: Final = 10_000
+"""How long an SQLite connection waits for another writer (the ingest, the jobs) before it gives up."""
+
+WRITES: Final = "mostrador_writes"
+"""Execution option: on SQLite, this connection's transactions read and then write, so they take the write
+lock at BEGIN (``BEGIN IMMEDIATE``, waiting up to the busy timeout). See :func:`writing`."""
+
+
+def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    # The busy timeout first: even switching to WAL takes a lock another process may hold.
+    dbapi_conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    dbapi_conn.execute("PRAGMA journal_mode=WAL")
+    dbapi_conn.execute("PRAGMA synchronous=FULL")
+    dbapi_conn.execute("PRAGMA foreign_keys=ON")
+    # SQLAlchemy, not Python's sqlite3, opens and ends transactions (see _sqlite_begin).
+    dbapi_conn.isolation_level = None
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    # Python's sqlite3 on its own begins a transaction lazily, at the first write: the reads before it each
+    # see whatever was committed at that statement, and a SAVEPOINT taken first starts (and its RELEASE
+    # commits) a transaction of its own. So every transaction begins here, explicitly, and reads one snapshot.
+    # A deferred transaction that reads and then writes fails at once ("database is locked", no wait) when
+    # another process committed in between: such transactions take the write lock at BEGIN instead.
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITES) else "BEGIN")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``; SQLite files get WAL, full sync, foreign keys and a busy timeout."""
+    """An engine for ``url``; SQLite files get WAL, full sync, foreign keys, a busy timeout, and transactions
+    that begin explicitly (``BEGIN``; ``BEGIN IMMEDIATE`` on a :data:`WRITES` connection)."""
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[sa.Connection]:
+    """One transaction that reads and then writes: on SQLite it holds the write lock from its first statement
+    (waiting for another writer up to the busy timeout), so what it read is still true when it writes."""
+    with engine.connect().execution_options(**{WRITES: True}) as conn, conn.begin():
+        yield conn
+
+
+def one_line(exc: BaseException) -> str:
+    """A database error as one line a person can read: the driver's message, without the SQL and its
+    parameters SQLAlchemy appends (they belong in a debug log, not on an operator's screen)."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None:
+        text = f"{type(exc.orig).__name__}: {exc.orig}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split("\n", 1)[0].split())
 
 
 def alembic_config(url: str) -> Config:

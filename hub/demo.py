@@ -1,16 +1,18 @@
 """``make demo``: a broker, the hub and three simulated boxes on this machine, then a reconciliation.
 
-It starts a private Mosquitto on loopback, the hub (SQLite file under ``var/demo/``) and three simulated boxes
-ringing up random sales from a small demo catalogue, and shows a live table (per box: sales made, outbox depth,
-acknowledged; hub: sales stored, dead letters) for ``--seconds`` (``DEMO_SECONDS``, default 60) or until
-Ctrl-C. Then it stops the boxes, lets them drain, and compares the totals at the boxes with the totals at the
-hub, sale by sale count and amount by currency. Exit status 0 when they agree, 1 when they do not. Every
-process it started is stopped before it returns, whatever happens.
+It starts a private Mosquitto on loopback (a listener for the hub, and one for the boxes, where each box has a
+user and password of its own, as provisioning gives them), the hub (SQLite file under ``var/demo/``) and three
+simulated boxes, each bound to its retailer's store, ringing up random sales from a small demo catalogue, and
+shows a live table (per box: sales made, outbox depth, acknowledged; hub: sales stored, dead letters) for
+``--seconds`` (``DEMO_SECONDS``, default 60) or until Ctrl-C. Then it stops the boxes, lets them drain, and
+compares the totals at the boxes with the totals at the hub, sale by sale count and amount by currency. Exit
+status 0 when they agree, 1 when they do not. Every process it started is stopped before it returns, whatever happens.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import shutil
 import signal
 import sys
@@ -25,6 +27,7 @@ from types import FrameType
 import sqlalchemy as sa
 from rich.console import Console
 from rich.live import Live
+from rich.logging import RichHandler
 from rich.table import Table
 
 from hub import db, ledger_reports, network, postings
@@ -62,7 +65,9 @@ class HubFigures:
 
 
 def hub_figures(engine: sa.Engine) -> HubFigures:
-    with engine.connect() as conn:
+    """The hub's figures, all read in one transaction: one snapshot, taken at its first statement, so it holds
+    every commit made before the call (the boxes are told a sale is stored only after its commit)."""
+    with engine.connect() as conn, conn.begin():
         rows = conn.execute(
             sa.select(db.sale.c.device, db.sale.c.currency, sa.func.count(), sa.func.sum(db.sale.c.total_minor))
             .where(db.sale.c.tenant == TENANT)
@@ -75,7 +80,7 @@ def hub_figures(engine: sa.Engine) -> HubFigures:
                 sa.select(db.business_event.c.device, db.business_event.c.type, sa.func.count())
                 .where(db.business_event.c.tenant == TENANT)
                 .group_by(db.business_event.c.device, db.business_event.c.type)
-            )
+            ).all()
         }
     by_device: dict[str, tuple[int, dict[str, int]]] = {}
     for device, currency, count, total in rows:
@@ -84,16 +89,28 @@ def hub_figures(engine: sa.Engine) -> HubFigures:
     return HubFigures(sum(n for n, _ in by_device.values()), by_device, dead, events)
 
 
-def money(amount_minor: int, currency: str) -> str:
-    # The demo catalogue is in pesos (two decimals); this is display only.
-    return f"{currency} {amount_minor // 100:,}.{amount_minor % 100:02d}"
+def money(amount_minor: int, currency: str | None = None) -> str:
+    """An amount of the demo's pesos (two decimals), with its currency code unless a table's title gives it."""
+    sign = "-" if amount_minor < 0 else ""
+    amount = f"{sign}{abs(amount_minor) // 100:,}.{abs(amount_minor) % 100:02d}"
+    return f"{currency} {amount}" if currency else amount
+
+
+def _table(title: str, columns: tuple[str, ...], caption: str | None = None) -> Table:
+    """A table of short right-aligned cells that never wrap (every table here fits an 80-column terminal)."""
+    table = Table(title=title, caption=caption, caption_justify="left")
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("box", "party") else "right", no_wrap=True)
+    return table
 
 
 def live_table(boxes: list[BoxProcess], hub: HubFigures, elapsed_s: float, total_s: float) -> Table:
-    table = Table(title=f"Mostrador demo: {elapsed_s:4.0f} s of {total_s:.0f} s (Ctrl-C to stop early)")
-    columns = ("box", "sales made", "new members", "refunds", "outbox depth", "acked", "connected", "sales at hub")
-    for col in columns:
-        table.add_column(col, justify="right")
+    others = sum(hub.events.values())
+    table = _table(
+        f"Mostrador demo: {elapsed_s:.0f} s of {total_s:.0f} s (Ctrl-C stops early)",
+        ("box", "sales", "members", "refunds", "outbox", "acked", "online", "at hub"),
+        caption=f"hub: {hub.sales} sales, {others} other events, {hub.dead_letters} dead letters",
+    )
     for box in boxes:
         s = box.stats()
         table.add_row(
@@ -106,11 +123,6 @@ def live_table(boxes: list[BoxProcess], hub: HubFigures, elapsed_s: float, total
             "yes" if s.get("connected") else "no",
             str(hub.by_device.get(box.name, (0, {}))[0]),
         )
-    table.add_section()
-    others = sum(hub.events.values())
-    table.add_row(
-        "hub", "", "", "", "", "", "", f"{hub.sales} sales, {others} other events, {hub.dead_letters} dead letters"
-    )
     return table
 
 
@@ -118,39 +130,83 @@ def _amounts(totals: dict[str, int]) -> str:
     return ", ".join(money(v, c) for c, v in sorted(totals.items())) or "-"
 
 
-def reconcile(console: Console, boxes: list[BoxProcess], hub: HubFigures) -> bool:
-    table = Table(title="Reconciliation: boxes against the hub")
-    columns = ("box", "sales at box", "sales at hub", "total at box", "total at hub", "refunds box/hub", "verdict")
-    for col in columns:
-        table.add_column(col, justify="right")
-    ok = True
+@dataclass(frozen=True)
+class BoxCheck:
+    """One box's figures against the hub's."""
+
+    box: str
+    sales: tuple[int, int]
+    totals: tuple[dict[str, int], dict[str, int]]
+    refunds: tuple[int, int]
+    outbox_depth: int
+
+    @property
+    def agree(self) -> bool:
+        return (
+            self.sales[0] == self.sales[1]
+            and self.totals[0] == self.totals[1]
+            and self.refunds[0] == self.refunds[1]
+            and self.outbox_depth == 0
+        )
+
+    def problem(self) -> str:
+        """What differs, as one line."""
+        parts = []
+        if self.sales[0] != self.sales[1] or self.totals[0] != self.totals[1]:
+            parts.append(
+                f"the hub has {self.sales[1]} of its {self.sales[0]} sales "
+                f"({_amounts(self.totals[1])} of {_amounts(self.totals[0])})"
+            )
+        if self.refunds[0] != self.refunds[1]:
+            parts.append(f"the hub has {self.refunds[1]} of its {self.refunds[0]} refunds")
+        if self.outbox_depth:
+            parts.append(f"{self.outbox_depth} events never reached the hub")
+        return f"{self.box}: " + "; ".join(parts)
+
+
+def check_boxes(boxes: list[BoxProcess], hub: HubFigures) -> list[BoxCheck]:
+    checks = []
     for box in boxes:
         s = box.stats()
-        box_sales = int(s.get("sales", 0))
-        box_totals = {str(k): int(v) for k, v in dict(s.get("totals_minor", {})).items()}
         hub_sales, hub_totals = hub.by_device.get(box.name, (0, {}))
-        box_refunds = int(s.get("refunds", 0))
-        hub_refunds = hub.events.get((box.name, "refund"), 0)
-        agree = (
-            box_sales == hub_sales
-            and box_totals == hub_totals
-            and box_refunds == hub_refunds
-            and int(s.get("outbox_depth", 1)) == 0
+        checks.append(
+            BoxCheck(
+                box=box.name,
+                sales=(int(s.get("sales", 0)), hub_sales),
+                totals=({str(k): int(v) for k, v in dict(s.get("totals_minor", {})).items()}, hub_totals),
+                refunds=(int(s.get("refunds", 0)), hub.events.get((box.name, "refund"), 0)),
+                outbox_depth=int(s.get("outbox_depth", 1)),
+            )
         )
-        ok &= agree
+    return checks
+
+
+def reconciliation_table(checks: list[BoxCheck]) -> Table:
+    table = _table(
+        "Reconciliation: boxes against the hub",
+        ("box", "sales box/hub", "total at box", "total at hub", "refunds", "verdict"),
+    )
+    for c in checks:
         table.add_row(
-            box.name,
-            str(box_sales),
-            str(hub_sales),
-            _amounts(box_totals),
-            _amounts(hub_totals),
-            f"{box_refunds}/{hub_refunds}",
-            "[green]agree[/]" if agree else "[red]DIFFER[/]",
+            c.box,
+            f"{c.sales[0]}/{c.sales[1]}",
+            _amounts(c.totals[0]),
+            _amounts(c.totals[1]),
+            f"{c.refunds[0]}/{c.refunds[1]}",
+            "[green]agree[/]" if c.agree else "[red]DIFFER[/]",
         )
-    console.print(table)
+    return table
+
+
+def reconcile(console: Console, boxes: list[BoxProcess], hub: HubFigures) -> bool:
+    checks = check_boxes(boxes, hub)
+    console.print(reconciliation_table(checks))
+    for c in checks:
+        if not c.agree:
+            console.print(f"[red]{c.problem()}[/]")
     if hub.dead_letters:
         console.print(f"[yellow]{hub.dead_letters} dead letters at the hub (see the dead_letter table)[/]")
-    return ok
+    return all(c.agree for c in checks)
 
 
 def run(seconds: float, workdir: Path, console: Console) -> int:
@@ -191,6 +247,11 @@ def run(seconds: float, workdir: Path, console: Console) -> int:
             ).start()
             for i, (name, rate) in enumerate(BOX_RATES.items(), start=1)
         ]
+        console.print(
+            "each box connects to the boxes' listener (port "
+            f"{broker.box_port}) as its own user, confined to its own topics: "
+            + ", ".join(broker.box_credentials(TENANT, name).username for name in BOX_RATES)
+        )
         _print_mpos(console, boxes)
         started = time.monotonic()
         _watch(console, boxes, hub, engine, started, seconds, lambda: stop_requested)
@@ -257,7 +318,7 @@ def setup_network(engine: sa.Engine, now: datetime) -> None:
 def settlement(console: Console, engine: sa.Engine, started_at: datetime) -> None:
     """Close the demo's period and print who owes whom for points earned at one store and spent at another."""
     now = datetime.now(UTC)
-    with engine.begin() as conn:
+    with db.writing(engine) as conn:
         program = postings.tenant_program(conn, TENANT, now=now)
         statement = ledger_reports.settle_period(
             conn, TENANT, program.id, period_start=started_at, period_end=now, now=now
@@ -271,25 +332,30 @@ def settlement(console: Console, engine: sa.Engine, started_at: datetime) -> Non
                 .subquery()
             )
         ).scalar_one()
-    table = Table(title=f"Points settlement for the demo period ({statement.currency})")
-    for col in ("party", "points accepted", "points funded", "owed to it", "owed by it", "net"):
-        table.add_column(col, justify="right")
+    console.print(settlement_table(statement))
+    console.print(
+        f"{travellers} members bought at more than one store; points they earned at one store and spent at "
+        "another are in the lines above: points accepted and funded, pesos owed to and by each party "
+        "(docs/ledger.md explains each column)."
+    )
+
+
+def settlement_table(statement: ledger_reports.Statement) -> Table:
+    """Who owes whom: points accepted and funded, and the money owed to and by each party, net."""
+    table = _table(
+        f"Points settlement for the demo period ({statement.currency})",
+        ("party", "accepted", "funded", "owed to", "owed by", "net"),
+    )
     for line in statement.lines:
         table.add_row(
             line.party,
             f"{line.accepted_points:,}",
             f"{line.funded_points:,}",
-            money(line.owed_to_party_minor, statement.currency),
-            money(line.owed_by_party_minor, statement.currency),
-            money(line.net_minor, statement.currency)
-            if line.net_minor >= 0
-            else "-" + money(-line.net_minor, statement.currency),
+            money(line.owed_to_party_minor),
+            money(line.owed_by_party_minor),
+            money(line.net_minor),
         )
-    console.print(table)
-    console.print(
-        f"{travellers} members bought at more than one store; points they earned at one store and spent at another "
-        "are in the lines above (docs/ledger.md explains each column)."
-    )
+    return table
 
 
 def _watch(
@@ -343,7 +409,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="how long the boxes sell (default 60)")
     parser.add_argument("--workdir", type=Path, default=Path("var/demo"), help="where the demo keeps its files")
     args = parser.parse_args(argv)
-    return run(args.seconds, args.workdir, Console())
+    console = Console()
+    # Log lines (a jobs round that failed, say) print as one line above the live table, not through it.
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False, show_time=False, rich_tracebacks=False)],
+    )
+    return run(args.seconds, args.workdir, console)
 
 
 if __name__ == "__main__":

@@ -278,7 +278,7 @@ def _apply_events(
                 result.duplicates += 1
             else:
                 _conflict(result, msg, item, dead, alerts)
-    fresh = [events[eid] for eid in events if eid in inserted]
+    fresh = _from_bound_stores(conn, [events[eid] for eid in events if eid in inserted], result, dead)
     _apply_sales(conn, [(m, i) for m, i in fresh if isinstance(m.data, wire.SaleData)])
     others = [(m, i) for m, i in fresh if not isinstance(m.data, wire.SaleData)]
     if others:
@@ -306,6 +306,75 @@ def _apply_events(
     for msg, _item in fresh:
         _ack(result, msg, "committed")
     result.committed += len(fresh)
+
+
+def _store_of(message: wire.Message) -> str | None:
+    store = getattr(message.data, "store", None)
+    return store if isinstance(store, str) else None
+
+
+def _from_bound_stores(
+    conn: Connection, fresh: list[tuple[wire.Message, Incoming]], result: BatchResult, dead: list[dict[str, Any]]
+) -> list[tuple[wire.Message, Incoming]]:
+    """The new events whose ``store`` is the store their box is bound to; the others are refused.
+
+    A box bound to a store (``store_device``, ``python -m hub network add-device``) may only report that
+    store's business; a box bound to none may not name a store the network knows (its boxes are bound). The
+    settlement between retailers follows the store of each event, so it is never taken on a box's word. A
+    refused event is dead-lettered (``store_mismatch``), acked ``rejected`` so the box stops resending it, and
+    its inbox row is taken out again, so a resend is refused the same way and never acked as a duplicate.
+    """
+    named = {(m.topic.tenant, m.topic.device) for m, _i in fresh if _store_of(m) is not None}
+    if not named:
+        return fresh
+    sd, st = db.store_device, db.store
+    tenants = sorted({tenant for tenant, _device in named})
+    bound: dict[tuple[str, str], str] = {
+        (t, d): s
+        for t, d, s in conn.execute(
+            sa.select(sd.c.tenant, sd.c.device, sd.c.store).where(
+                sd.c.tenant.in_(tenants), sd.c.device.in_(sorted({device for _t, device in named}))
+            )
+        )
+    }
+    stores = {
+        (m.topic.tenant, store)
+        for m, _i in fresh
+        if (store := _store_of(m)) is not None and (m.topic.tenant, m.topic.device) not in bound
+    }
+    known: set[tuple[str, str]] = set()
+    if stores:
+        known = {
+            (t, s)
+            for t, s in conn.execute(
+                sa.select(st.c.tenant, st.c.store).where(
+                    st.c.tenant.in_(tenants), st.c.store.in_(sorted({s for _t, s in stores}))
+                )
+            )
+        }
+    kept: list[tuple[wire.Message, Incoming]] = []
+    refused: list[uuid.UUID] = []
+    for msg, item in fresh:
+        store = _store_of(msg)
+        key = (msg.topic.tenant, msg.topic.device)
+        home = bound.get(key)
+        if store is None or store == home or (home is None and (key[0], store) not in known):
+            kept.append((msg, item))
+            continue
+        detail = (
+            f"device {key[1]!r} of tenant {key[0]!r} is bound to store {home!r} but the event names store {store!r}; "
+            "if the box was moved, bind it to its new store with `python -m hub network add-device`"
+            if home is not None
+            else f"device {key[1]!r} of tenant {key[0]!r} is bound to no store but the event names the network's "
+            f"store {store!r}; bind the box to its store with `python -m hub network add-device`"
+        )
+        dead.append(_dead_letter_row(item, wire.Reason.STORE_MISMATCH, detail, msg.topic, msg.envelope.id))
+        _ack(result, msg, "rejected", wire.Reason.STORE_MISMATCH)
+        refused.append(msg.envelope.id)
+        log.error("refused event %s: %s", msg.envelope.id, detail)
+    if refused:
+        conn.execute(sa.delete(db.inbox).where(db.inbox.c.event_id.in_(refused)))
+    return kept
 
 
 def _apply_customers(conn: Connection, events: list[wire.Message]) -> None:

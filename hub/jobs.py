@@ -102,7 +102,7 @@ class HubJobs:
     def run_once(self) -> RoundReport:
         report = RoundReport()
         now = self.clock()
-        with self.engine.begin() as conn:
+        with db.writing(self.engine) as conn:
             applied = customers.apply_events(conn, self.tenant, now=now, limit=EVENTS_PER_ROUND)
             report.customer_events = applied.applied
         with self.engine.begin() as conn:
@@ -127,13 +127,17 @@ class HubJobs:
     def _review_tiers(self, conn: sa.Connection, program: PointsProgram, now: datetime) -> int:
         since = self._tiers_since or now - FIRST_TIER_LOOKBACK
         s = db.sale
-        buyers = conn.execute(
-            sa.select(s.c.customer)
-            .where(s.c.tenant == self.tenant, s.c.customer.is_not(None), s.c.received_at >= since)
-            .group_by(s.c.customer)
-            .order_by(sa.func.count().desc(), s.c.customer)
-            .limit(TIERS_PER_ROUND)
-        ).scalars()
+        buyers = (
+            conn.execute(
+                sa.select(s.c.customer)
+                .where(s.c.tenant == self.tenant, s.c.customer.is_not(None), s.c.received_at >= since)
+                .group_by(s.c.customer)
+                .order_by(sa.func.count().desc(), s.c.customer)
+                .limit(TIERS_PER_ROUND)
+            )
+            .scalars()
+            .all()
+        )  # read to the end first: a statement left open would pin an old snapshot
         reviewed = 0
         for loyalty_id in buyers:
             try:
@@ -154,7 +158,7 @@ class HubJobs:
                 report = self.run_once()
             except (sa.exc.SQLAlchemyError, PublishError, OSError) as exc:
                 pause = min(pause * 2, MAX_BACKOFF_S)
-                log.error("%s: jobs round failed (%s); next try in %.0f s", self.tenant, exc, pause)
+                log.error("%s: jobs round failed (%s); next try in %.0f s", self.tenant, db.one_line(exc), pause)
             else:
                 pause = every_s
                 if report.customer_events or report.published or report.problems:

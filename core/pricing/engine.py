@@ -4,7 +4,7 @@
 2. Promotions are evaluated (:mod:`core.promotions`); each line's discount is what they allocated to it.
 3. Each line's amount after discounts goes to the tax engine (:mod:`core.tax`) as priced: tax included
    when the jurisdiction's prices include tax, before tax otherwise.
-4. Points paid as tender are checked against the total, the balance and the offline allowance.
+4. Points paid as tender are checked against the total and the balance (never beyond it, offline either).
 5. Points are earned on the amounts after discounts, scaled down by the share paid with points unless the
    program earns on points tender (:mod:`core.points`).
 
@@ -60,7 +60,7 @@ from core.promotions.engine import (
 )
 from core.promotions.model import Promotion
 from core.promotions.timing import to_local
-from core.tax import Jurisdiction, TaxableLine, TaxTotal
+from core.tax import Jurisdiction, TaxableLine, TaxTotal, UnknownTaxCategory
 from core.tax.compute import TaxedDocument, TaxRow, tax_document
 from core.tiers import TierBasis, TierStanding, classify
 
@@ -124,7 +124,7 @@ def price(
     tax_categories = {c.category_id for c in jurisdiction.categories}
     for position, line in enumerate(basket.lines):
         if line.tax_category not in tax_categories:
-            raise InvalidInput(
+            raise UnknownTaxCategory(
                 f"basket.lines.{position}.tax_category",
                 f"{line.tax_category!r} is not a tax category of jurisdiction "
                 f"{jurisdiction.jurisdiction_id!r}; known: {', '.join(sorted(tax_categories))}",
@@ -429,7 +429,6 @@ def _tender(program: PointsProgram, customer: Customer, points: int, total_minor
         points,
         amount_due_minor=total_minor,
         balance_points=customer.points_balance,
-        allowance_points=customer.offline_allowance_points,
         field="redeem_points",
     )
     return tender.points, tender.amount_minor

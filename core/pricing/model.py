@@ -119,7 +119,8 @@ class Customer(Model):
     """An identified customer, as far as pricing needs to know them; every fact comes from the caller.
 
     ``tier_points`` and ``transactions_this_month`` feed the program's tier scheme (points or activity
-    basis). ``points_balance`` may be negative within ``offline_allowance_points``. The ``last_*_bonus_year``
+    basis). ``points_balance`` is the balance the caller knows; it may be negative (an overdraft the hub
+    recorded, within ``offline_allowance_points``), and nothing beyond it is spendable. The ``last_*_bonus_year``
     fields record the occurrence years whose birthday or anniversary bonus was already given.
     """
 

@@ -27,6 +27,7 @@ from pydantic import (
     ValidationError,
     WithJsonSchema,
 )
+from pydantic_core import ErrorDetails
 
 from core.errors import InvalidInput
 from core.money import format_rate, parse_rate
@@ -177,9 +178,27 @@ def _problem(error: Mapping[str, Any]) -> str:
     return message
 
 
+# Pydantic reports a container as too short or too long "after validation" when one of its items failed:
+# a consequence of the item's problem, not a second problem.
+_CONSEQUENCES: Final = frozenset({"too_short", "too_long"})
+
+
+def _causes(errors: list[ErrorDetails]) -> list[ErrorDetails]:
+    """The errors that are problems of their own: a container's length complaint caused by an item is dropped."""
+    failed_inside = [tuple(e["loc"]) for e in errors]
+
+    def consequence(error: ErrorDetails) -> bool:
+        loc = tuple(error["loc"])
+        return error["type"] in _CONSEQUENCES and any(
+            len(other) > len(loc) and other[: len(loc)] == loc for other in failed_inside
+        )
+
+    return [e for e in errors if not consequence(e)]
+
+
 def invalid_input(exc: ValidationError, data: object, prefix: str = "") -> InvalidInput:
     """The first problem of a pydantic ``ValidationError`` as an :class:`InvalidInput`."""
-    errors = exc.errors(include_url=False)
+    errors = _causes(exc.errors(include_url=False))
     if not errors:
         return InvalidInput(prefix, "is not valid")
     first = errors[0]

@@ -214,9 +214,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         try:
+            if not state.sessions.bound:
+                # Sessions live in the box's database, so a restart signs nobody out.
+                state.sessions.bind(await gate.run(lambda s: s.store.path))
             yield
         finally:
             gate.shutdown()
+            state.sessions.close_database()
 
     app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.web = state

@@ -12,29 +12,35 @@ do not tell which ids exist.
 
 Sessions
 --------
-A successful sign-in opens a :class:`WebSession` held in memory by :class:`SessionRegistry`, named by a
-random token (32 bytes from :mod:`secrets`) that is the only thing the browser's cookie carries. Each
-session has its own CSRF token, checked on every form post. Sessions end on sign-out, after
-:data:`SESSION_IDLE_S` without a request, after :data:`SESSION_MAX_S` in all, and when the registry is full
-the least recently used one is dropped (:data:`MAX_SESSIONS`). A restart of the box signs everyone out.
+A successful sign-in opens a :class:`WebSession` kept by :class:`SessionRegistry` in the box's database
+(table ``web_session``), named by a random token (32 bytes from :mod:`secrets`) that is the only thing the
+browser's cookie carries; the database holds only its SHA-256, so a copy of the database opens no session.
+Each session has its own CSRF token, checked on every form post. Sessions end on sign-out, after
+:data:`SESSION_IDLE_S` without a request, after :data:`SESSION_MAX_S` in all, when their cashier is
+deactivated, and when the registry is full the least recently used one is dropped (:data:`MAX_SESSIONS`).
+Their start, last use and expiry are in the database, so a restart of the box (even a kill or a power cut)
+signs nobody out, and the sale each session was ringing up comes back with it (``open_sale``, see
+:mod:`edge_agent.checkout`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+import sqlite3
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Final, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from core.errors import InvalidInput
-from edge_agent.store import Store
+from edge_agent.store import BUSY_TIMEOUT_MS, Store
 
 MIN_PIN_DIGITS: Final = 4
 MAX_PIN_DIGITS: Final = 8
@@ -51,6 +57,8 @@ SESSION_IDLE_S: Final = 4 * 3600
 SESSION_MAX_S: Final = 14 * 3600
 """A session ends this long after sign-in whatever happens (longer than any shift)."""
 TOKEN_BYTES: Final = 32
+SESSION_TOUCH_S: Final = 60
+"""A session's last use is written to the database at most this often (idle expiry is counted in hours)."""
 
 Role = Literal["cashier", "manager"]
 ROLES: Final[tuple[Role, ...]] = ("cashier", "manager")
@@ -216,8 +224,8 @@ class WebSession:
     token: str
     cashier: Cashier
     csrf: str
-    started_s: float
-    seen_s: float
+    started_at: datetime
+    seen_at: datetime
     language: str | None = None
     sale: Any = None
     """The open checkout sale of this browser (owned and touched only on the service thread)."""
@@ -226,71 +234,232 @@ class WebSession:
     finger_check: tuple[str, str, str] | None = None
     """The last fingerprint outcome on this browser's sale: (sale id, loyalty id, ``identified`` | ``verified``
     | ``mismatch``); shown only while that sale has that customer."""
+    kept_seen_at: datetime | None = None
+    """When ``seen_at`` was last written to the database (it is written at most every SESSION_TOUCH_S)."""
+
+    @property
+    def key(self) -> str:
+        """The session's name in the database and the owner of its open sale: never the token itself."""
+        return session_key(self.token)
+
+
+def session_key(token: str) -> str:
+    """The SHA-256 of a session token, hex: what the box's database knows a session by."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class SessionRegistry:
-    """The open web sessions, bounded and expiring (see the module docstring). Thread-safe."""
+    """The open web sessions, bounded and expiring (see the module docstring). Thread-safe.
+
+    Bound to the box's database (``database``, or :meth:`bind` later), every session is written to its
+    ``web_session`` table, with its expiry, when it opens, and found there again after a restart; the
+    registry keeps a cache of the live ones for their per-browser state (the sale being rung up, notes).
+    Until bound, sessions live in memory only.
+    """
 
     def __init__(
         self,
+        database: Path | str | None = None,
         *,
         max_sessions: int = MAX_SESSIONS,
         idle_s: float = SESSION_IDLE_S,
         max_age_s: float = SESSION_MAX_S,
-        monotonic: Callable[[], float] = time.monotonic,
+        clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self._sessions: OrderedDict[str, WebSession] = OrderedDict()
         self._max = max_sessions
-        self._idle_s = idle_s
-        self._max_age_s = max_age_s
-        self._monotonic = monotonic
+        self._idle = timedelta(seconds=idle_s)
+        self._max_age = timedelta(seconds=max_age_s)
+        self._clock = clock
         self._lock = threading.Lock()
+        self._database = Path(database) if database is not None else None
+        self._db: sqlite3.Connection | None = None
+
+    # -- the database --------------------------------------------------------------------------------
+
+    @property
+    def bound(self) -> bool:
+        """Whether sessions are kept in the box's database."""
+        return self._database is not None
+
+    def bind(self, database: Path | str) -> None:
+        """Keep sessions in the box database at ``database`` (migrated by :class:`Store` already)."""
+        with self._lock:
+            if self._database is None:
+                self._database = Path(database)
+
+    def _conn(self) -> sqlite3.Connection | None:
+        # Called with the lock held. The registry's own connection: the store's belongs to the service thread,
+        # and a page must find its session without waiting behind a slow service call.
+        if self._database is None:
+            return None
+        if self._db is None:
+            db = sqlite3.connect(
+                self._database, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+            )
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            db.execute("PRAGMA synchronous = FULL")
+            db.execute("PRAGMA foreign_keys = ON")
+            self._db = db
+        return self._db
+
+    def close_database(self) -> None:
+        """Close the registry's database connection (it opens again when needed)."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def _expires_at(self, session: WebSession) -> datetime:
+        return min(session.seen_at + self._idle, session.started_at + self._max_age)
+
+    def _write(self, db: sqlite3.Connection, session: WebSession) -> None:
+        db.execute(
+            "INSERT INTO web_session (session_key, cashier_id, csrf, language, started_at, seen_at, expires_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (session_key) DO UPDATE SET language = excluded.language, "
+            "seen_at = excluded.seen_at, expires_at = excluded.expires_at",
+            (
+                session.key,
+                session.cashier.cashier_id,
+                session.csrf,
+                session.language,
+                session.started_at.isoformat(),
+                session.seen_at.isoformat(),
+                self._expires_at(session).isoformat(),
+            ),
+        )
+        session.kept_seen_at = session.seen_at
+
+    def _prune(self, db: sqlite3.Connection, now: datetime, room_for: int) -> None:
+        # Expired sessions go, with their open sales (ON DELETE CASCADE); then the least recently used ones
+        # beyond the bound.
+        db.execute("DELETE FROM web_session WHERE expires_at <= ?", (now.isoformat(),))
+        db.execute(
+            "DELETE FROM web_session WHERE session_key NOT IN "
+            "(SELECT session_key FROM web_session ORDER BY seen_at DESC LIMIT ?)",
+            (max(self._max - room_for, 0),),
+        )
+
+    def _load(self, db: sqlite3.Connection, token: str, now: datetime) -> WebSession | None:
+        row = db.execute(
+            "SELECT c.cashier_id, c.name, c.role, s.csrf, s.language, s.started_at, s.seen_at "
+            "FROM web_session s JOIN cashier c ON c.cashier_id = s.cashier_id "
+            "WHERE s.session_key = ? AND s.expires_at > ? AND c.active = 1",
+            (session_key(token), now.isoformat()),
+        ).fetchone()
+        if row is None:
+            return None
+        cashier_id, name, role, csrf, language, started, seen = row
+        seen_at = datetime.fromisoformat(seen)
+        return WebSession(
+            token=token,
+            cashier=Cashier(str(cashier_id), str(name), role),
+            csrf=str(csrf),
+            started_at=datetime.fromisoformat(started),
+            seen_at=seen_at,
+            language=language,
+            kept_seen_at=seen_at,
+        )
+
+    # -- sessions ------------------------------------------------------------------------------------
+
+    def _live(self, session: WebSession, now: datetime) -> bool:
+        return now - session.seen_at <= self._idle and now - session.started_at <= self._max_age
 
     def open(self, cashier: Cashier, language: str | None = None) -> WebSession:
-        now = self._monotonic()
+        now = self._clock()
         session = WebSession(
             token=secrets.token_urlsafe(TOKEN_BYTES),
             cashier=cashier,
             csrf=secrets.token_urlsafe(TOKEN_BYTES),
-            started_s=now,
-            seen_s=now,
+            started_at=now,
+            seen_at=now,
             language=language,
         )
         with self._lock:
+            db = self._conn()
+            if db is not None:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._prune(db, now, room_for=1)
+                    self._write(db, session)
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+                kept = {key for (key,) in db.execute("SELECT session_key FROM web_session")}
+                for token in [t for t, s in self._sessions.items() if s.key not in kept]:
+                    del self._sessions[token]
             while len(self._sessions) >= self._max:
                 self._sessions.popitem(last=False)
             self._sessions[session.token] = session
         return session
 
     def get(self, token: str | None) -> WebSession | None:
-        """The live session named by ``token``, marking it used; None if unknown or expired."""
+        """The live session named by ``token``, marking it used; None if unknown or expired.
+
+        After a restart the session is found in the database, as long as it has not expired and its
+        cashier is still active.
+        """
         if not token:
             return None
-        now = self._monotonic()
+        now = self._clock()
         with self._lock:
+            db = self._conn()
             session = self._sessions.get(token)
+            if session is None and db is not None:
+                session = self._load(db, token, now)
+                if session is not None:
+                    self._sessions[token] = session
+                    while len(self._sessions) > self._max:
+                        self._sessions.popitem(last=False)
             if session is None:
                 return None
-            if now - session.seen_s > self._idle_s or now - session.started_s > self._max_age_s:
-                del self._sessions[token]
+            if not self._live(session, now):
+                self._forget(db, token)
                 return None
-            session.seen_s = now
+            session.seen_at = now
             self._sessions.move_to_end(token)
+            kept = session.kept_seen_at
+            if db is not None and (kept is None or (now - kept).total_seconds() >= SESSION_TOUCH_S):
+                self._write(db, session)
             return session
 
+    def set_language(self, session: WebSession, language: str | None) -> None:
+        """Change the session's language, kept with the session."""
+        with self._lock:
+            session.language = language
+            db = self._conn()
+            if db is not None:
+                db.execute("UPDATE web_session SET language = ? WHERE session_key = ?", (language, session.key))
+
     def most_recent(self) -> WebSession | None:
-        """The live session used last (the counter's scanner adds to its sale); None when nobody is signed in."""
-        now = self._monotonic()
+        """The live session used last (the counter's scanner adds to its sale); None when nobody is signed in.
+
+        Only sessions a browser has used since the agent started count: a token is needed to name one.
+        """
+        now = self._clock()
         with self._lock:
             for token in reversed(self._sessions):
                 session = self._sessions[token]
-                if now - session.seen_s <= self._idle_s and now - session.started_s <= self._max_age_s:
+                if self._live(session, now):
                     return session
         return None
 
+    def _forget(self, db: sqlite3.Connection | None, token: str) -> WebSession | None:
+        session = self._sessions.pop(token, None)
+        if db is not None:
+            db.execute("DELETE FROM web_session WHERE session_key = ?", (session_key(token),))
+        return session
+
     def close(self, token: str) -> WebSession | None:
+        """End the session named by ``token`` (sign-out), here and in the database."""
         with self._lock:
-            return self._sessions.pop(token, None)
+            return self._forget(self._conn(), token)
 
     def __len__(self) -> int:
         with self._lock:

@@ -15,7 +15,16 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from core.errors import InvalidInput
-from edge_agent.customers import GENDERS, CachedCustomer, CustomerChanges, Enrolment, EnrolmentForm, UnknownCustomer
+from edge_agent.customers import (
+    GENDERS,
+    CachedCustomer,
+    CustomerChanges,
+    Enrolment,
+    EnrolmentForm,
+    NotConfigured,
+    NumbersExhausted,
+    UnknownCustomer,
+)
 from edge_agent.identify import IdentifyError, NoFinger
 from edge_agent.web.app import WebApp, checked_form, redirect, session_of, web
 from edge_agent.web.auth import WebSession
@@ -174,6 +183,23 @@ async def enrol(request: Request) -> Response:
             outcome = await state.run(capture_and_enrol)
         except InvalidInput as exc:
             errors.add_invalid(exc)
+        except NotConfigured as exc:
+            log.warning("enrolment refused, the box cannot number customers: %s", exc)
+            errors.add(
+                "",
+                N_(
+                    "This box cannot enrol customers yet: it has no range of loyalty numbers. Connect it to the "
+                    "hub, or ask the distributor to assign this box a range."
+                ),
+            )
+        except NumbersExhausted as exc:
+            log.warning("enrolment refused: %s", exc)
+            errors.add(
+                "",
+                N_(
+                    "This box has used every loyalty number of its range. Ask the distributor to assign it a new range."
+                ),
+            )
         except NoFinger:
             errors.add(
                 "fingerprint_consent",

@@ -109,7 +109,7 @@ async def set_language(request: Request) -> Response:
     language = form.get("language", "")
     if language not in LANGUAGES:
         raise HTTPException(status_code=422, detail=f"language must be one of {', '.join(LANGUAGES)}")
-    session.language = language
+    web(request).sessions.set_language(session, language)
     back = form.get("next", "/sale")
     return redirect(back if back.startswith("/") and not back.startswith("//") else "/sale")
 

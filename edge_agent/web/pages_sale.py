@@ -22,6 +22,7 @@ from fastapi.responses import Response
 
 from core.errors import InvalidInput
 from core.money import currency as core_currency
+from core.points import PointsOverBalance
 from edge_agent.catalogue import BadScan, UnknownBarcode
 from edge_agent.checkout import Sale, SaleState
 from edge_agent.identify import IdentifyError, NoFinger, NotEnrolled
@@ -61,11 +62,24 @@ def _field(exc: InvalidInput) -> str:
     return FIELD_OF.get(name, "")
 
 
+def _refused(errors: FieldErrors, exc: InvalidInput, message: str, fallback: str = "") -> None:
+    """Keep a checkout refusal by its field; points beyond the balance say how many the customer has."""
+    if isinstance(exc, PointsOverBalance):
+        errors.add(
+            "points",
+            N_("Not enough points: the customer has %(points)s points available."),
+            points=exc.available_points,
+        )
+        return
+    errors.add(_field(exc) or fallback, message, detail=exc.problem)
+
+
 def open_sale(services: WebServices, session: WebSession) -> Sale:
-    """The session's open sale, starting one when there is none (runs on the service thread)."""
+    """The session's open sale: the one in hand, else the one kept for it before a restart, else a new one
+    (runs on the service thread)."""
     sale = session.sale
     if not isinstance(sale, Sale) or sale.state is not SaleState.OPEN:
-        sale = services.checkout.start(cashier=session.cashier.cashier_id)
+        sale = services.checkout.open_for(session.key, session.cashier.cashier_id)
         session.sale = sale
     return sale
 
@@ -189,7 +203,7 @@ async def _act(request: Request, action: Any, form_fields: dict[str, str] | None
     try:
         await state.run(lambda s: action(s, open_sale(s, session)))
     except InvalidInput as exc:
-        errors.add(_field(exc), N_("The till refused this."), detail=exc.problem)
+        _refused(errors, exc, N_("The till refused this."))
         return await show_sale(request, state, session, errors=errors, values=form_fields, status_code=422)
     return redirect("/sale")
 
@@ -455,7 +469,7 @@ async def complete(request: Request) -> Response:
     try:
         sale_id, print_error = await state.run(finish)
     except InvalidInput as exc:
-        errors.add(_field(exc) or "amount", N_("The sale could not be completed."), detail=exc.problem)
+        _refused(errors, exc, N_("The sale could not be completed."), "amount")
         return await show_sale(request, state, session, errors=errors, status_code=422)
     except PaymentError:
         errors.add("wallet_code", N_("The wallet payment did not answer. Try again or take another tender."))

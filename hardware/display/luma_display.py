@@ -21,6 +21,10 @@ from hardware.errors import ConfigError, DeviceNotFound, DevicePermissionDenied,
 #: Frames a simulated display keeps for inspection; older frames are dropped.
 MAX_FRAMES_KEPT = 32
 
+#: The panels driven here: 128 pixels wide, 64 (or, on the small modules, 32) pixels high.
+OLED_WIDTH_PX = 128
+OLED_HEIGHTS_PX = (32, 64)
+
 _I2C_FIX = (
     "enable I2C (sudo raspi-config nonint do_i2c 0, or Interface Options > I2C in raspi-config) and reboot; "
     "`i2cdetect -y {bus}` should show the display at {address:#04x}"
@@ -69,7 +73,8 @@ class LumaDisplay(Display):
 
 
 class OledDisplay(LumaDisplay):
-    """An SSD1306 or SH1106 128x64 OLED on I2C (``i2c_bus``, ``i2c_address``) or SPI (``spi_port``, ``spi_device``).
+    """An SSD1306 or SH1106 OLED, 128 by ``height_px`` (64 or 32), on I2C (``i2c_bus``, ``i2c_address``) or SPI
+    (``spi_port``, ``spi_device``).
 
     ``serial_interface`` replaces the bus with any object speaking luma's serial interface (for example a
     ``ControllerEmulator``).
@@ -82,6 +87,7 @@ class OledDisplay(LumaDisplay):
         interface: str = "i2c",
         i2c_bus: int = 1,
         i2c_address: int = 0x3C,
+        height_px: int = 64,
         spi_port: int = 0,
         spi_device: int = 0,
         gpio_dc: int = 24,
@@ -95,6 +101,8 @@ class OledDisplay(LumaDisplay):
             raise ConfigError(f"display.controller: {controller!r} is not ssd1306 or sh1106") from exc
         if interface not in ("i2c", "spi"):
             raise ConfigError(f"display.interface: {interface!r} is not i2c or spi")
+        if height_px not in OLED_HEIGHTS_PX:
+            raise ConfigError(f"display.height_px: {height_px!r} is not one of {', '.join(map(str, OLED_HEIGHTS_PX))}")
         if rotate not in (0, 1, 2, 3):
             raise ConfigError(f"display.rotate: {rotate!r} is not 0, 1, 2 or 3")
         self.interface, self.bus, self.address = interface, i2c_bus, i2c_address
@@ -108,7 +116,7 @@ class OledDisplay(LumaDisplay):
             from luma.oled.device import sh1106, ssd1306
 
             driver = ssd1306 if self.controller is Controller.SSD1306 else sh1106
-            device = driver(serial_interface, width=128, height=64, rotate=rotate)
+            device = driver(serial_interface, width=OLED_WIDTH_PX, height=height_px, rotate=rotate)
         except Exception as exc:
             # The bus opened but the panel did not answer: release the bus rather than leak its file.
             if owned_bus and serial_interface is not None:

@@ -17,15 +17,19 @@ from core.points import (
     Member,
     PointsEarned,
     PointsKind,
+    PointsOverBalance,
     PointsProgram,
     PromotionPoints,
     draw_winners,
     earn_points,
+    known_balance,
     load_program,
     max_redeemable,
     points_value_minor,
     redeem_points,
     redeem_reward,
+    settle_offline_hold,
+    spendable_points,
 )
 from core.promotions import BuyGetFree, Funding, PercentOff, Shopper, SkipReason
 from core.tiers import DEFAULT_POINTS_TIERS, Tier
@@ -283,25 +287,46 @@ def test_a_redemption_below_the_minimum_is_not_offered() -> None:
 
 
 @pytest.mark.parametrize(
-    ("points", "balance", "allowance", "fragment"),
+    ("points", "balance", "fragment"),
     [
-        (150, 1000, 0, "steps of 100"),
-        (600, 500, 0, "the customer has 500"),
-        (300, 100, 0, "the customer has 100"),
-        (1100, 2000, 0, "more than the"),
-        (100, 0, 0, "the customer has 0"),
+        (150, 1000, "steps of 100"),
+        (600, 500, "the customer has 500"),
+        (300, 100, "the customer has 100"),
+        (1100, 2000, "more than the"),
+        (100, 0, "the customer has 0"),
+        (100, -50, "the customer has 0"),
     ],
 )
-def test_bad_points_tenders_are_refused(points: int, balance: int, allowance: int, fragment: str) -> None:
+def test_bad_points_tenders_are_refused(points: int, balance: int, fragment: str) -> None:
     with pytest.raises(InvalidInput) as caught:
-        redeem_points(program(), points, amount_due_minor=10_000, balance_points=balance, allowance_points=allowance)
+        redeem_points(program(), points, amount_due_minor=10_000, balance_points=balance)
     assert caught.value.field == "redeem_points"
     assert fragment in caught.value.problem
 
 
-def test_an_offline_allowance_lets_the_balance_dip_below_zero() -> None:
-    tender = redeem_points(program(), 300, amount_due_minor=10_000, balance_points=100, allowance_points=200)
-    assert (tender.points, tender.amount_minor) == (300, 3000)
+def test_points_beyond_the_balance_are_refused_saying_how_many_are_available() -> None:
+    with pytest.raises(PointsOverBalance) as caught:
+        redeem_points(program(), 300, amount_due_minor=10_000, balance_points=100)
+    assert caught.value.available_points == 100 and caught.value.code == "points_over_balance"
+
+
+def test_a_known_balance_is_the_snapshot_less_redeemed_plus_earned_and_never_spent_below_zero() -> None:
+    assert known_balance(100, 30, 5) == 75
+    assert known_balance(0, 50, 17) == -33
+    assert spendable_points(-33) == 0 and spendable_points(75) == 75
+
+
+@pytest.mark.parametrize(
+    ("available", "hold", "allowance", "posted"),
+    [(500, 200, 100, 200), (50, 200, 100, 150), (-100, 50, 100, 0), (-30, 50, 100, 50), (-200, 10, 100, 0)],
+)
+def test_an_offline_hold_is_posted_down_to_minus_the_allowance_and_the_rest_voided(
+    available: int, hold: int, allowance: int, posted: int
+) -> None:
+    settled = settle_offline_hold(available, hold, allowance)
+    assert (settled.posted_points, settled.voided_points) == (posted, hold - posted)
+    with pytest.raises(InvalidInput):
+        settle_offline_hold(available, -1, allowance)
 
 
 # --- rewards ------------------------------------------------------------------------------------------

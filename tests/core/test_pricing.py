@@ -376,7 +376,7 @@ def test_time_must_be_aware() -> None:
         ({"currency": "PESOS"}, "basket.currency"),
     ],
 )
-def test_bad_baskets_name_the_field(change: dict[str, Any], field: str) -> None:
+def test_bad_baskets_name_the_field_and_only_its_problem(change: dict[str, Any], field: str) -> None:
     request = {
         "basket": {"currency": "MXN", "store": STORE, "lines": [CAFE], **change},
         "jurisdiction": MX,
@@ -384,7 +384,27 @@ def test_bad_baskets_name_the_field(change: dict[str, Any], field: str) -> None:
     }
     with pytest.raises(InvalidInput) as caught:
         price_request(request)
-    assert caught.value.field == field
+    assert (caught.value.field, caught.value.code) == (field, "invalid_input")
+    # One bad value is one problem: the list's "too short after validation" is its consequence, not another.
+    assert "more problem" not in caught.value.problem
+
+
+def test_two_problems_on_a_line_are_both_counted() -> None:
+    request = request_document(
+        basket={"currency": "MXN", "store": STORE, "lines": [{**CAFE, "quantity": 0, "unit_price_minor": -1}]}
+    )
+    with pytest.raises(InvalidInput) as caught:
+        price_request(request)
+    assert caught.value.field == "basket.lines.0.quantity"
+    assert caught.value.problem.endswith("(and 1 more problem)")
+
+
+def test_an_unknown_tax_category_has_its_own_code_and_lists_the_known_ones() -> None:
+    request = request_document(basket={"currency": "MXN", "store": STORE, "lines": [{**CAFE, "tax_category": "lujo"}]})
+    with pytest.raises(InvalidInput) as caught:
+        price_request(request)
+    assert (caught.value.field, caught.value.code) == ("basket.lines.0.tax_category", "unknown_tax_category")
+    assert "'lujo'" in caught.value.problem and "alimentos" in caught.value.problem
 
 
 # --- requests as documents ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from core.errors import CurrencyMismatch, InvalidInput
 from core.money import currency
-from core.points import PointsProgram, load_program
+from core.points import PointsOverBalance, PointsProgram, load_program
 from core.tenders import (
     MAX_TENDERS_PER_SALE,
     CardNumberRefused,
@@ -48,14 +48,8 @@ def online(code: str = "MXN", balance: int = 5_000) -> TenderContext:
     return TenderContext(online=True, program=program(code), balance_points=balance)
 
 
-def offline(code: str = "MXN", balance: int = 300, held: int = 100, allowance: int = 500) -> TenderContext:
-    return TenderContext(
-        online=False,
-        program=program(code),
-        balance_points=balance,
-        offline_held_points=held,
-        offline_allowance_points=allowance,
-    )
+def offline(code: str = "MXN", balance: int = 900, held: int = 100) -> TenderContext:
+    return TenderContext(online=False, program=program(code), balance_points=balance, offline_held_points=held)
 
 
 def card(amount: int, code: str = "A1B2C3") -> CardTender:
@@ -169,24 +163,30 @@ def test_points_over_the_balance_online_are_refused() -> None:
     assert "the customer has 640" in error.problem
 
 
-def test_points_offline_within_the_allowance_are_a_pending_hold() -> None:
-    # Balance snapshot 300, 100 already held offline, allowance 500: up to 700 points.
-    sale = settle(10_000, "MXN", [PointsTender(700), card(3_000)], offline())
+def test_points_offline_within_the_known_balance_are_a_pending_hold() -> None:
+    # Known balance 900, 100 already held offline: up to 800 points.
+    sale = settle(10_000, "MXN", [PointsTender(800), card(2_000)], offline())
     line = sale.lines[0]
     assert (line.points, line.amount_minor, line.offline_hold_points, line.allowance_used_points) == (
-        700,
-        7_000,
-        700,
-        500,
+        800,
+        8_000,
+        800,
+        0,
     )
-    assert sale.offline_hold_points == 700
+    assert sale.offline_hold_points == 800
     assert "held pending" in line.explanation
 
 
-def test_points_offline_beyond_the_allowance_are_refused() -> None:
-    error = refused(10_000, "MXN", [PointsTender(800), card(2_000)], offline())
+def test_points_offline_beyond_the_known_balance_are_refused() -> None:
+    error = refused(10_000, "MXN", [PointsTender(900), card(1_000)], offline())
+    assert isinstance(error, PointsOverBalance) and error.available_points == 800
     assert error.code == "points_over_balance"
-    assert "offline the customer may use 700" in error.problem
+    assert "the customer has 800 points available (offline: balance 900, 100 already held offline)" in error.problem
+
+
+def test_a_negative_balance_offline_leaves_nothing_to_spend() -> None:
+    error = refused(10_000, "MXN", [PointsTender(100), card(9_000)], offline(balance=-40, held=0))
+    assert isinstance(error, PointsOverBalance) and error.available_points == 0
 
 
 def test_points_follow_the_programs_steps_minimum_and_share() -> None:
@@ -376,8 +376,8 @@ def test_bounds_on_totals_tender_counts_and_types() -> None:
         CashTender(1.5)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="points"):
         PointsTender(0)
-    with pytest.raises(InvalidInput, match="offline_allowance_points"):
-        TenderContext(online=False, offline_allowance_points=-1)
+    with pytest.raises(InvalidInput, match="offline_held_points"):
+        TenderContext(online=False, offline_held_points=-1)
     assert settle(0, "MXN", [], online()).complete
 
 

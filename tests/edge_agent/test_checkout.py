@@ -9,18 +9,22 @@ import pytest
 
 from core import wire
 from core.errors import InvalidInput
+from core.points import PointsOverBalance
 from core.pricing import MAX_BASKET_LINES
 from core.tenders import CardNumberRefused, WalletOffline
 from edge_agent import checkout as checkout_module
 from edge_agent import stock
 from edge_agent.catalogue import UnknownBarcode
 from edge_agent.checkout import MAX_SALE_TENDERS, Checkout, PaymentDeclined, SaleClosed
-from edge_agent.customers import CachedCustomer
+from edge_agent.customers import CachedCustomer, EnrolmentForm
 from edge_agent.payments import PaymentTimeout, SimulatedAcquirer
+from edge_agent.receipts import paid_screen
 from edge_agent.store import Store, Transaction
+from edge_agent.web.auth import Cashier, SessionRegistry, create_cashier
 from hardware.display import SimulatedDisplay
 from hardware.printer import SimulatedPrinter
 from tests.edge_agent.conftest import MEMBER_BALANCE, MEMBER_ID, Network, add_member
+from tests.edge_agent.web.conftest import CHEAP_HASHER
 
 COLA = "7501234000017"  # REF-COLA-600, 18.00, refrescos (double points for members)
 MARIAS = "7501234000291"  # GALLETA-MARIAS-170, 16.00, galletas 2x1
@@ -251,7 +255,7 @@ def test_a_printer_fault_after_commit_keeps_the_sale_and_allows_a_reprint(
     assert b"$18.00" in printer.output
 
 
-def test_offline_points_within_the_allowance_are_held_and_beyond_it_refused(
+def test_offline_points_beyond_the_known_balance_are_refused_whatever_the_allowance(
     checkout: Checkout, network: Network, box: Store
 ) -> None:
     add_member(box, balance_points=50, allowance_points=100)
@@ -259,18 +263,90 @@ def test_offline_points_within_the_allowance_are_held_and_beyond_it_refused(
     sale = checkout.start()
     sale.identify(MEMBER_ID)
     sale.add_barcode(COLA, qty=3)
-    sale.use_points(200)  # 50 in the balance + 100 allowance = 150
-    with pytest.raises(InvalidInput) as caught:
+    sale.use_points(60)  # 50 in the snapshot; the allowance of 100 is not points to spend
+    before = _counts(box)
+    with pytest.raises(PointsOverBalance) as caught:
         sale.complete()
-    assert caught.value.field == "redeem_points"
-    assert "200 points asked" in caught.value.problem
-    sale.use_points(150)
-    sale.add_cash(4000)
+    assert caught.value.field == "redeem_points" and caught.value.available_points == 50
+    assert "60 points asked, the customer has 50 points available" in caught.value.problem
+    assert _counts(box) == before
+    sale.use_points(50)
+    sale.add_cash(5000)
     done = sale.complete()
-    assert done.offline and done.settlement.offline_hold_points == 150
+    assert done.offline and done.settlement.offline_hold_points == 50
     event = wire.SaleData.model_validate(_outbox(box)[0][1])
-    assert event.offline and event.offline_hold_points == 150 and event.points_redeemed == 150
-    assert done.customer is not None and done.customer.balance_after == 50 - 150 + done.customer.points_earned
+    assert event.offline and event.offline_hold_points == 50 and event.points_redeemed == 50
+    assert done.customer is not None and done.customer.balance_after == done.customer.points_earned >= 0
+
+
+def test_a_customer_enrolled_offline_with_no_points_cannot_pay_with_points(
+    checkout: Checkout, network: Network, box: Store, printer: SimulatedPrinter
+) -> None:
+    network.up = False
+    enrolled = checkout.customers.enrol(EnrolmentForm(name="Rosa Díaz", phone="222 765 4321")).customer
+    assert enrolled.balance_points == 0 and enrolled.offline_allowance_points > 0
+    sale = checkout.start()
+    sale.identify("222 765 4321")
+    sale.add_barcode(COLA, qty=10)
+    sale.use_points(50)
+    with pytest.raises(PointsOverBalance) as caught:
+        sale.price()
+    assert caught.value.available_points == 0
+    with pytest.raises(PointsOverBalance):
+        sale.complete()
+    sale.use_points(0)
+    sale.add_cash(20000)
+    done = sale.complete()
+    assert done.customer is not None and done.customer.balance_after == done.customer.points_earned > 0
+    assert b"-" + str(done.customer.points_earned).encode() not in printer.output
+
+
+def test_points_earned_in_a_sale_not_yet_acked_can_be_spent_offline_and_no_more(
+    checkout: Checkout, network: Network, box: Store
+) -> None:
+    network.up = False
+    add_member(box, balance_points=0, allowance_points=500)
+    first = checkout.start()
+    first.identify(MEMBER_ID)
+    first.add_barcode(COLA, qty=20)
+    first.add_cash(40000)
+    earned = first.complete().settlement
+    known = checkout.customers.balance(checkout.customers.get(MEMBER_ID))  # type: ignore[arg-type]
+    assert earned.points_spent == 0 and known > 0
+    spendable = known // 10 * 10  # the program spends points in steps of 10
+    second = checkout.start()
+    second.identify(MEMBER_ID)
+    second.add_barcode(COLA, qty=20)
+    second.use_points(spendable + 10)
+    with pytest.raises(PointsOverBalance) as caught:
+        second.complete()
+    assert caught.value.available_points == known
+    second.use_points(spendable)
+    second.add_cash(40000)
+    done = second.complete()
+    assert done.settlement.points_spent == spendable
+    assert done.customer is not None and done.customer.balance_after >= 0
+    assert checkout.customers.balance(checkout.customers.get(MEMBER_ID)) >= 0  # type: ignore[arg-type]
+
+
+def test_a_receipt_never_shows_a_negative_balance(checkout: Checkout, box: Store, printer: SimulatedPrinter) -> None:
+    # The hub's snapshot shows an overdraft (points spent at two stores at once while offline).
+    add_member(box, balance_points=-33, allowance_points=100)
+    sale = checkout.start()
+    sale.identify(MEMBER_ID)
+    sale.add_barcode(COLA)
+    sale.use_points(10)
+    with pytest.raises(PointsOverBalance) as caught:
+        sale.complete()
+    assert caught.value.available_points == 0
+    sale.use_points(0)
+    sale.add_cash(2000)
+    done = sale.complete()
+    assert done.customer is not None and done.customer.balance_after < 0
+    assert done.receipt.loyalty is not None and done.receipt.loyalty.balance == 0
+    assert b"Saldo de puntos" in printer.output and b"-3" not in printer.output
+    screen = paid_screen(done.settlement, "es", done.customer)
+    assert not any("-" in line for line in screen.lines if line.startswith("Saldo"))
 
 
 def test_online_points_beyond_the_balance_are_refused(checkout: Checkout, member: CachedCustomer) -> None:
@@ -447,3 +523,51 @@ def test_a_bad_cashier_id_is_refused_before_anything_is_rung_up(checkout: Checko
     assert caught.value.field == "cashier"
     with pytest.raises(CardNumberRefused):
         checkout.start(cashier="4111111111111111")
+
+
+def test_a_sessions_open_sale_is_kept_after_every_change_and_resumed_once_completed(
+    checkout: Checkout, box: Store, member: CachedCustomer
+) -> None:
+    create_cashier(box, "ana", "Ana", "2468", "cashier", hasher=CHEAP_HASHER)
+    session = SessionRegistry(box.path).open(Cashier("ana", "Ana", "cashier"))
+    sale = checkout.open_for(session.key, "ana")
+    for barcode in (COLA, MARIAS, LECHE):
+        sale.add_barcode(barcode)
+    sale.set_qty(sale.lines[0].line_id, 2)
+    sale.identify(MEMBER_ID)
+    sale.use_points(100)
+    sale.add_card(1000, "A1B2C3", "T-1")
+    sale.add_wallet(WECHAT_OK, 500)  # a single-use code: never written down
+    assert WECHAT_OK not in str(box.conn.execute("SELECT state FROM open_sale").fetchone()[0])
+
+    resumed = checkout.open_for(session.key, "ana")  # what a restarted box does for the same session
+    assert resumed is not sale and resumed.sale_id == sale.sale_id and resumed.cashier == "ana"
+    assert [(line.line_id, line.item.sku, line.qty) for line in resumed.lines] == [
+        (line.line_id, line.item.sku, line.qty) for line in sale.lines
+    ]
+    assert resumed.customer == member and resumed.points_to_redeem == 100
+    assert resumed.tenders == sale.tenders[:1]
+    resumed.add_barcode(COLA)
+    assert resumed.lines[0].qty == 3 and len(resumed.lines) == 3
+    resumed.add_cash(20000)
+    done = resumed.complete()
+    assert box.conn.execute("SELECT count(*) FROM open_sale").fetchone() == (0,)
+    assert box.conn.execute("SELECT sale_id FROM sale").fetchall() == [(done.sale_id,)]
+    fresh = checkout.open_for(session.key, "ana")
+    assert fresh.sale_id != done.sale_id and not fresh.lines
+
+
+def test_a_cancelled_or_signed_out_open_sale_is_not_kept(checkout: Checkout, box: Store) -> None:
+    create_cashier(box, "ana", "Ana", "2468", "cashier", hasher=CHEAP_HASHER)
+    registry = SessionRegistry(box.path)
+    session = registry.open(Cashier("ana", "Ana", "cashier"))
+    sale = checkout.open_for(session.key, "ana")
+    sale.add_barcode(COLA)
+    sale.cancel()
+    assert box.conn.execute("SELECT count(*) FROM open_sale").fetchone() == (0,)
+    checkout.open_for(session.key, "ana").add_barcode(COLA)
+    registry.close(session.token)
+    assert box.conn.execute("SELECT count(*) FROM open_sale").fetchone() == (0,)
+    unowned = checkout.start()
+    unowned.add_barcode(COLA)
+    assert box.conn.execute("SELECT count(*) FROM open_sale").fetchone() == (0,)

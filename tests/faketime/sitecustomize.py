@@ -13,9 +13,11 @@ from __future__ import annotations
 import os
 import select
 import time
+from typing import SupportsIndex
 
 
-def _sleep(seconds: float) -> None:
+def _sleep(value: float | SupportsIndex, /) -> None:
+    seconds = float(value)
     if seconds < 0:
         raise ValueError("sleep length must be non-negative")
     deadline = time.monotonic() + seconds

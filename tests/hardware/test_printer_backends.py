@@ -192,7 +192,7 @@ def test_usb_printer_without_libusb_or_device_says_what_to_install_or_check() ->
 
 def _escpos_wrapped_usb_error(errno_value: int) -> Exception:
     """What escpos's Usb.open raises for a pyusb error: its own error, the pyusb one as context."""
-    import usb.core  # type: ignore[import-untyped]
+    import usb.core
     from escpos.exceptions import DeviceNotFoundError
 
     try:

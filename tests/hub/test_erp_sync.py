@@ -480,11 +480,11 @@ def test_a_price_changed_in_tryton_reaches_the_boxs_item_table_within_seconds(
         box_path,
         RelayConfig(
             host="127.0.0.1",
-            port=broker.port,
+            port=broker.box_port,
             tenant=TENANT,
             device="box-1",
-            username=broker.box.username,
-            password=broker.box.password,
+            username=broker.box_credentials(TENANT, "box-1").username,
+            password=broker.box_credentials(TENANT, "box-1").password,
         ),
     )
     sync = ConfigSync(box_path, tenant=TENANT, device="box-1")

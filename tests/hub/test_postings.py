@@ -53,6 +53,7 @@ def engine(hub_engine: Engine) -> Engine:
                 ),
                 now=T0,
             )
+            network.add_device(conn, TENANT, store.replace("store", "box"), store, now=T0)
     return hub_engine
 
 

@@ -96,8 +96,8 @@ def seed(store: Store) -> None:
         apply_config_in(tx, "stock_rules", 1, json.dumps(STOCK_RULES).encode())
 
 
-def build_services(db_path: Path) -> WebServices:
-    store = Store(db_path, tenant="acme", device="box-7", threads=True)
+def build_services(db_path: Path, device: str = "box-7") -> WebServices:
+    store = Store(db_path, tenant="acme", device=device, threads=True)
     seed(store)
     create_cashier(store, "ana", "Ana López", CASHIER_PIN, "cashier", hasher=CHEAP_HASHER)
     create_cashier(store, "lupita", "Lupita Pérez", MANAGER_PIN, "manager", hasher=CHEAP_HASHER)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 
 from core.errors import InvalidInput
+from edge_agent.store import Store
 from edge_agent.web.auth import MAX_FAILED_LOGINS, Cashier, SessionRegistry, create_cashier
 from tests.edge_agent.web.conftest import CASHIER_PIN, CHEAP_HASHER, Box, csrf_of, sign_in
+
+T0 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 
 
 def test_sign_in_with_the_right_pin_opens_a_session_with_a_strict_httponly_cookie(client: TestClient) -> None:
@@ -151,16 +158,53 @@ def test_create_cashier_refuses_a_short_pin_and_a_taken_id(box: Box, client: Tes
     assert box.query("SELECT count(*) FROM cashier") == [(2,)]
 
 
-def test_sessions_expire_after_idling_and_the_oldest_gives_way_when_full() -> None:
-    now = [0.0]
-    registry = SessionRegistry(max_sessions=2, idle_s=10, max_age_s=100, monotonic=lambda: now[0])
+def _cashiers_db(tmp_path: Path) -> Path:
+    path = tmp_path / "sessions.sqlite3"
+    with Store(path, tenant="acme", device="box-1", durable=False) as store:
+        create_cashier(store, "ana", "Ana", "2468", "cashier", hasher=CHEAP_HASHER)
+    return path
+
+
+@pytest.mark.parametrize("kept", [False, True], ids=["memory", "database"])
+def test_sessions_expire_after_idling_and_the_oldest_gives_way_when_full(tmp_path: Path, kept: bool) -> None:
+    now = [T0]
+    database = _cashiers_db(tmp_path) if kept else None
+    registry = SessionRegistry(database, max_sessions=2, idle_s=10, max_age_s=100, clock=lambda: now[0])
     who = Cashier("ana", "Ana", "cashier")
     first, second = registry.open(who), registry.open(who)
     third = registry.open(who)
     assert registry.get(first.token) is None
     assert registry.get(second.token) is second
-    now[0] = 11.0
+    now[0] = T0 + timedelta(seconds=11)
     assert registry.get(third.token) is None
+
+
+def test_a_session_outlives_a_restart_until_it_expires_and_only_its_hash_is_kept(tmp_path: Path) -> None:
+    database = _cashiers_db(tmp_path)
+    now = [T0]
+    before = SessionRegistry(database, idle_s=600, max_age_s=3600, clock=lambda: now[0])
+    session = before.open(Cashier("ana", "Ana", "cashier"), "zh")
+    before.close_database()  # the process ends; nothing of it is in memory any more
+    now[0] = T0 + timedelta(seconds=300)
+    after = SessionRegistry(database, idle_s=600, max_age_s=3600, clock=lambda: now[0])
+    again = after.get(session.token)
+    assert again is not None and again is not session
+    assert (again.cashier.cashier_id, again.csrf, again.language) == ("ana", session.csrf, "zh")
+    assert after.get("not-a-token") is None
+    raw = database.read_bytes() + (database.parent / f"{database.name}-wal").read_bytes()
+    assert session.token.encode() not in raw
+    # Used at 300 s, so it lives to 900 s; a third start at 950 s finds it expired.
+    after.close_database()
+    now[0] = T0 + timedelta(seconds=950)
+    assert SessionRegistry(database, idle_s=600, max_age_s=3600, clock=lambda: now[0]).get(session.token) is None
+
+
+def test_a_deactivated_cashiers_session_does_not_come_back(tmp_path: Path) -> None:
+    database = _cashiers_db(tmp_path)
+    session = SessionRegistry(database).open(Cashier("ana", "Ana", "cashier"))
+    with sqlite3.connect(database) as conn:
+        conn.execute("UPDATE cashier SET active = 0 WHERE cashier_id = 'ana'")
+    assert SessionRegistry(database).get(session.token) is None
 
 
 def test_signing_out_mid_sale_cancels_it_and_writes_nothing(client: TestClient, cashier: str, box: Box) -> None:

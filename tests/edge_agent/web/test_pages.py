@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
-from tests.edge_agent.web.conftest import Box, sign_in
+from edge_agent.web import WebAppSettings, create_app
+from tests.edge_agent.web.conftest import CHEAP_HASHER, Box, build_services, sign_in
 
 GALLETAS = "7501234000291"
 LECHE = "7501234000109"
@@ -171,6 +174,28 @@ def test_more_points_than_the_member_may_spend_are_refused_and_the_sale_keeps_no
     assert 'id="total-points"' not in client.get("/sale").text
 
 
+@pytest.mark.parametrize(
+    ("language", "message"),
+    [
+        ("es", "No alcanzan los puntos: el cliente tiene 0 puntos disponibles."),
+        ("en", "Not enough points: the customer has 0 points available."),
+        ("zh", "积分不足：该顾客可用积分为 0。"),  # noqa: RUF001 (Chinese punctuation)
+    ],
+)
+def test_a_new_customer_with_no_points_is_refused_points_offline_with_the_points_available(
+    client: TestClient, cashier: str, box: Box, language: str, message: str
+) -> None:
+    # This box has no hub (offline) and the store's offline allowance is 200 points: none of them spendable.
+    loyalty_id = _enrol(client, cashier, box)
+    assert client.post("/language", data={"csrf": cashier, "language": language, "next": "/sale"}).status_code == 303
+    _ring(client, cashier, LECHE)
+    client.post("/sale/customer", data={"csrf": cashier, "customer": loyalty_id})
+    response = client.post("/sale/points", data={"csrf": cashier, "points": "50"})
+    assert response.status_code == 422
+    assert message in response.text
+    assert 'id="total-points"' not in client.get("/sale").text
+
+
 def test_an_unknown_customer_is_refused_by_the_field(client: TestClient, cashier: str) -> None:
     response = client.post("/sale/customer", data={"csrf": cashier, "customer": "55 9999 0000"})
     assert response.status_code == 422
@@ -225,6 +250,21 @@ def test_enrolment_refusals_are_shown_by_their_fields_and_nothing_is_written(
     bad_phone = client.post("/customers/new", data={"csrf": cashier, "name": "Ana", "phone": "12"})
     assert bad_phone.status_code == 422 and 'id="phone-error"' in bad_phone.text
     assert box.query("SELECT count(*) FROM customer") == [(0,)]
+
+
+def test_a_box_without_a_number_range_refuses_enrolment_with_a_clear_message(tmp_path: Path) -> None:
+    # Its device id ends in no box number and the hub has not assigned it a loyalty range yet.
+    db_path = tmp_path / "unnumbered.sqlite3"
+    app = create_app(lambda: build_services(db_path, device="caja-norte"), WebAppSettings(pin_hasher=CHEAP_HASHER))
+    with TestClient(app, follow_redirects=False) as client:
+        csrf = sign_in(client)
+        response = client.post("/customers/new", data={"csrf": csrf, "name": "Ana Ruiz", "phone": "55 2222 3333"})
+    assert response.status_code == 422
+    assert 'id="form-error"' in response.text and "rango de números de lealtad" in response.text
+    assert 'value="Ana Ruiz"' in response.text  # what the cashier typed is kept
+    box = Box(app, db_path)
+    assert box.query("SELECT count(*) FROM customer") == [(0,)]
+    assert box.query("SELECT count(*) FROM outbox WHERE type = 'enrolment'") == [(0,)]
 
 
 def test_lookup_finds_a_customer_by_phone_and_offers_enrolment_otherwise(

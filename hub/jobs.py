@@ -105,12 +105,12 @@ class HubJobs:
         with db.writing(self.engine) as conn:
             applied = customers.apply_events(conn, self.tenant, now=now, limit=EVENTS_PER_ROUND)
             report.customer_events = applied.applied
-        with self.engine.begin() as conn:
+        with db.writing(self.engine) as conn:
             # Sales posted before their customer was known, refunds that came before their sale: a short
             # transaction of its own, as it holds the tenant's postings lock (the ingest's) until it commits.
             report.sales_verified = postings.verify_sales(conn, self.tenant, now=now).verified
             report.refunds_posted = postings.sweep_waiting_refunds(conn, self.tenant, now=now).refunds
-        with self.engine.begin() as conn:
+        with db.writing(self.engine) as conn:
             program = postings.tenant_program(conn, self.tenant, now=now)
             report.tiers_reviewed = self._review_tiers(conn, program, now)
         outcomes = list(self.publisher.publish_tenant(self.tenant, self.box_kinds)) if self.box_kinds else []

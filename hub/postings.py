@@ -1197,6 +1197,7 @@ def record_purchase(
     if not retailer or retailer == lg.DISTRIBUTOR:
         raise InvalidInput("retailer", "name the retailer that bought")
     moment = lg.as_utc(now or datetime.now(UTC))
+    lock_tenants(conn, [tenant])  # the merchant issuance account is the ingest's too
     rules = _merchant_program(conn, tenant, moment)
     points = amount_minor // rules.purchase_per_minor * rules.purchase_points
     if points:
@@ -1230,6 +1231,7 @@ def award_targets(conn: Connection, tenant: str, period: str, *, now: datetime |
     """
     start, end = _period_bounds(period)
     moment = lg.as_utc(now or datetime.now(UTC))
+    lock_tenants(conn, [tenant])  # the merchant issuance account is the ingest's too
     rules = _merchant_program(conn, tenant, moment)
     if not rules.targets:
         return []

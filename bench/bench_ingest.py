@@ -94,9 +94,12 @@ def _baseline(work: Path, filled: list[Path], pg: PostgresServer, total: int) ->
     dsn = pg.url("raw_ingest", driver="postgresql")
     with MosquittoServer() as broker:
         hub_pw = work / "raw-hub.pw"
-        box_pw = work / "raw-box.pw"
         hub_pw.write_text(broker.hub.password)
-        box_pw.write_text(broker.box.password)
+        box_pws = {}
+        for p in filled:
+            cred = broker.box_credentials(TENANT, p.parent.name)
+            box_pws[p] = (cred.username, work / f"raw-{p.parent.name}.pw")
+            box_pws[p][1].write_text(cred.password)
         sub = subprocess.Popen(
             [
                 sys.executable,
@@ -123,10 +126,9 @@ def _baseline(work: Path, filled: list[Path], pg: PostgresServer, total: int) ->
                         "-m",
                         "bench.raw_publisher",
                         str(p),
-                        str(broker.port),
-                        "box",
-                        str(box_pw),
-                        p.parent.name,
+                        str(broker.box_port),
+                        box_pws[p][0],
+                        str(box_pws[p][1]),
                     ]
                 )
                 for p in filled

@@ -28,8 +28,12 @@ RATE_PER_BOX = 5.0
 
 
 def _children(
-    mode: str, work: Path, broker: MosquittoServer, boxes: int, seconds: float, secret: Path
+    mode: str, work: Path, broker: MosquittoServer, boxes: int, seconds: float
 ) -> list[subprocess.Popen[str]]:
+    secrets = work / "secrets"
+    secrets.mkdir(exist_ok=True)
+    for n in range(1, boxes + 1):
+        _secret(secrets / f"box-{n}.pw", broker.box_credentials(TENANT, f"box-{n}").password)
     procs = []
     for first in range(1, boxes + 1, BOXES_PER_PROCESS):
         count = min(BOXES_PER_PROCESS, boxes - first + 1)
@@ -44,9 +48,8 @@ def _children(
             str(count),
             str(RATE_PER_BOX),
             str(seconds),
-            str(broker.port),
-            broker.box.username,
-            str(secret),
+            str(broker.box_port),
+            str(secrets),
         ]
         procs.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     return procs
@@ -82,7 +85,7 @@ def _ours(work: Path, pg: PostgresServer, boxes: int, seconds: float) -> tuple[l
             wait_log(hub.log, "connected")
             boxes_dir = work / "boxes"
             boxes_dir.mkdir()
-            procs = _children("ours", boxes_dir, broker, boxes, seconds, _secret(work / "box.pw", broker.box.password))
+            procs = _children("ours", boxes_dir, broker, boxes, seconds)
             return _collect(procs, seconds + 120)
         finally:
             hub.stop()
@@ -106,7 +109,7 @@ def _raw(work: Path, boxes: int, seconds: float) -> tuple[list[float], int]:
         try:
             assert echo.stdout is not None
             echo.stdout.readline()  # "ready"
-            procs = _children("raw", work, broker, boxes, seconds, _secret(work / "box.pw", broker.box.password))
+            procs = _children("raw", work, broker, boxes, seconds)
             return _collect(procs, seconds + 120)
         finally:
             echo.kill()

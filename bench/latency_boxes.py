@@ -1,6 +1,7 @@
 """Benchmark child: many counter boxes in one process, selling at a steady rate, timing commit to hub ack.
 
-``python -m bench.latency_boxes MODE DIR TENANT FIRST COUNT RATE SECONDS PORT USER PASSWORD_FILE``
+``python -m bench.latency_boxes MODE DIR TENANT FIRST COUNT RATE SECONDS PORT SECRETS_DIR`` (box ``box-N``
+connects as ``TENANT/box-N`` with the password in ``SECRETS_DIR/box-N.pw``)
 
 * ``ours``: each box is a real store (WAL, ``synchronous=FULL``) and relay; a sale is committed with its
   outbox row and timed until the relay has settled the hub's ack for it.
@@ -24,7 +25,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from core import wire
+from core import broker_auth, wire
 from edge_agent.relay import Relay, RelayConfig
 from edge_agent.simulate import random_sale
 from edge_agent.store import Store
@@ -46,7 +47,7 @@ class _Box:
             self.relay.start()
         else:
             self.topic = f"mo/v1/{tenant}/{device}/evt/sale"
-            self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device, protocol=mqtt.MQTTv5)
+            self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=user, protocol=mqtt.MQTTv5)
             self.client.username_pw_set(user, pw)
             self.client.on_connect = lambda c, *_: c.subscribe(f"mo/v1/{tenant}/{device}/ack", qos=1)
             self.client.on_message = self._echoed
@@ -95,12 +96,14 @@ class _Box:
 
 
 def main(argv: list[str]) -> int:
-    mode, directory, tenant, first, count, rate, seconds, port, user, password_file = argv
-    pw = Path(password_file).read_text().splitlines()[0]
-    boxes = [
-        _Box(mode, Path(directory), tenant, f"box-{n}", int(port), user, pw)
-        for n in range(int(first), int(first) + int(count))
-    ]
+    mode, directory, tenant, first, count, rate, seconds, port, secrets = argv
+
+    def make_box(device: str) -> _Box:
+        # Every box has its own broker user and password (see provisioning): ``{secrets}/{device}.pw``.
+        pw = (Path(secrets) / f"{device}.pw").read_text().splitlines()[0]
+        return _Box(mode, Path(directory), tenant, device, int(port), broker_auth.box_username(tenant, device), pw)
+
+    boxes = [make_box(f"box-{n}") for n in range(int(first), int(first) + int(count))]
     time.sleep(1.0)  # connections up
     rng = random.Random(int(first))
     interval = 1.0 / float(rate)

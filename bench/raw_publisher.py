@@ -1,7 +1,7 @@
 """Baseline publisher: sends a box's outbox payloads with plain paho, QoS 1, and waits for every PUBACK.
 
-``python -m bench.raw_publisher DB PORT USER PASSWORD_FILE DEVICE``. It is the ingest benchmark's baseline
-sender: no outbox bookkeeping, no acks from the hub, nothing but MQTT.
+``python -m bench.raw_publisher DB PORT USER PASSWORD_FILE`` (the box's own broker user). It is the ingest
+benchmark's baseline sender: no outbox bookkeeping, no acks from the hub, nothing but MQTT.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ WINDOW = 256
 
 
 def main(argv: list[str]) -> int:
-    db_path, port, user, password_file, device = argv
+    db_path, port, user, password_file = argv
     rows = sqlite3.connect(db_path).execute("SELECT topic, payload FROM outbox ORDER BY seq").fetchall()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device, protocol=mqtt.MQTTv5)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=user, protocol=mqtt.MQTTv5)
     client.username_pw_set(user, Path(password_file).read_text().splitlines()[0])
     client.max_inflight_messages_set(WINDOW)
     client.max_queued_messages_set(0)

@@ -109,6 +109,9 @@ class Reason(StrEnum):
     """Hub only: an event id seen before with a different payload."""
     APPLY_FAILED = "apply_failed"
     """Hub only: a valid message the database refused on its own (kept for a person to look at)."""
+    STORE_MISMATCH = "store_mismatch"
+    """Hub only: an event naming a store other than the one its box is bound to (or, from a box bound to none,
+    a store of the network): the hub never takes a box's word for which store's books a sale goes into."""
     BAD_SNAPSHOT = "bad_snapshot"
     """Box only: configuration parts that do not assemble into the body their manifest describes."""
 

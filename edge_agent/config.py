@@ -5,15 +5,16 @@
 
     [box]
     tenant = "acme"                      # the distributor's tenant id, lower case
-    device = "box-0042"                  # this box's device id (the CN of its certificate)
+    device = "box-0042"                  # this box's device id; broker user "{tenant}/{device}"
     data_dir = "/var/lib/mostrador"      # database, sealing key and receipts live here
     tenant_key_file = "/etc/mostrador/tenant.key"  # opens fingerprint templates the hub sends (optional)
 
     [mqtt]
     host = "hub.example.com"
     port = 8883
-    username = "box-0042"                # defaults to the device id
-    password_file = "/etc/mostrador/mqtt-password"   # first line is the password; or MOSTRADOR_MQTT_PASSWORD
+    username = "acme/box-0042"           # defaults to "{tenant}/{device}", the user provisioning made
+    password_file = "/etc/mostrador/mqtt-password"   # written by `python -m provisioning add-box`; or
+                                         # MOSTRADOR_MQTT_PASSWORD
     tls = true
     ca_file = "/etc/mostrador/ca.pem"
     cert_file = "/etc/mostrador/box.pem" # the box's X.509 client certificate
@@ -39,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from core import wire
+from core import broker_auth, wire
 from hardware.config import DEVICES
 
 DEFAULT_CONFIG_PATH: Final = Path("/etc/mostrador/agent.toml")
@@ -194,7 +195,7 @@ def load_config(path: Path | str = DEFAULT_CONFIG_PATH) -> AgentConfig:
         mqtt=MqttSettings(
             host=mq.get("host", "localhost"),
             port=_port(path, "mqtt.port", mq.get("port", 8883 if tls else 1883)),
-            username=mq.get("username", box["device"]),
+            username=mq.get("username", broker_auth.box_username(box["tenant"], box["device"])),
             password=_read_password(path, mq.get("password_file")),
             tls=tls,
             ca_file=Path(mq["ca_file"]) if "ca_file" in mq else None,

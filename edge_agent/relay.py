@@ -11,8 +11,10 @@ harmless. Connection loss is retried with exponential backoff by paho (``reconne
 Threads: paho's network thread runs the callbacks, which only hand work over; the relay's own thread
 (``pump``) owns its SQLite connection, reads the outbox, publishes and applies acks.
 
-The relay's session is the box's one MQTT session (the broker's ACL ties a box's subtree to its client id),
-so other parts of the box that read from the hub (configuration snapshots) register with :meth:`Relay.subscribe`.
+The relay's session is the box's one MQTT session: the broker's ACL ties a box's subtree to its own username
+(``{tenant}/{device}``, :func:`core.broker_auth.box_username`), which the boxes' listener also takes as the
+client id, so a second connection of the box would end the first. Other parts of the box that read from the
+hub (configuration snapshots) register with :meth:`Relay.subscribe`.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from core import wire
+from core import broker_auth, wire
 from edge_agent.store import Store
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,7 @@ class RelayConfig:
     tenant: str
     device: str
     username: str | None = None
+    """The box's broker user; ``None``: ``{tenant}/{device}``, the username provisioning gives every box."""
     password: str | None = None
     window: int = 256
     ack_timeout_s: float = 10.0
@@ -68,7 +71,7 @@ class RelayConfig:
     ca_file: str | None = None
     """TLS: the CA that signed the broker's certificate; TLS is on when this is set."""
     cert_file: str | None = None
-    """TLS: this box's client certificate (CN = device id) and its key."""
+    """TLS: this box's client certificate (CN = its broker username, ``{tenant}/{device}``) and its key."""
     key_file: str | None = None
 
     def __post_init__(self) -> None:
@@ -199,14 +202,14 @@ class Relay:
     def _make_client(self, connection: int) -> mqtt.Client:
         cfg = self.config
         self._connection = connection
+        username = cfg.username if cfg.username is not None else broker_auth.box_username(cfg.tenant, cfg.device)
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=cfg.device,
+            client_id=username,
             protocol=mqtt.MQTTv5,
             reconnect_on_failure=True,
         )
-        if cfg.username is not None:
-            client.username_pw_set(cfg.username, cfg.password)
+        client.username_pw_set(username, cfg.password)
         if cfg.ca_file is not None:
             client.tls_set(ca_certs=cfg.ca_file, certfile=cfg.cert_file, keyfile=cfg.key_file)
         will = self._status(wire.StatusData(state="offline", reason="connection_lost", software=cfg.software))

@@ -92,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--currency", default="MXN")
     p.add_argument("--mqtt-host", default="127.0.0.1")
     p.add_argument("--mqtt-port", type=int, default=1883)
-    p.add_argument("--mqtt-user", default="box")
+    p.add_argument("--mqtt-user", default=None, help="the box's broker user (default: TENANT/DEVICE)")
     p.add_argument("--mqtt-password-file", default=os.environ.get("MOSTRADOR_MQTT_PASSWORD_FILE"))
     p.add_argument("--rate", type=float, default=2.0, help="sales per second (0: only relay what is waiting)")
     p.add_argument("--max-sales", type=int, default=0, help="stop selling after this many (0: no limit)")

@@ -3,8 +3,8 @@
 The hub publishes one retained, versioned snapshot per kind (settings, promotions, program, catalogue,
 stock_rules, customers) as a manifest on ``cfg/{kind}`` and parts on ``cfg/{kind}/{n}`` (see
 ``docs/protocol.md``, "Configuration snapshots"). :class:`ConfigSync` receives them on the box's one MQTT
-session (:meth:`edge_agent.relay.Relay.subscribe`: the broker's ACL ties a box's subtree to its client id, so
-a second client id could not read it), and for each complete snapshot:
+session (:meth:`edge_agent.relay.Relay.subscribe`: the broker's ACL ties a box's subtree to the box's own
+username, which is also its client id, so a second connection would end the relay's), and for each complete snapshot:
 
 1. assembles the parts of the manifest's version (parts of any other version are ignored, so a retained part
    left over from an older snapshot is never mixed in) and checks sizes and SHA-256;

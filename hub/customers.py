@@ -1300,6 +1300,20 @@ def customers_body(
         raise InvalidInput("limit", f"must be 1 to {MAX_REGULARS}")
     moment = _aware(now or datetime.now(UTC), "now")
     since = moment - timedelta(days=days)
+    # The erased list is read first, and its ids are kept out of the customers: an erasure that commits
+    # while this body is being read (each statement sees the latest commits) then either shows in both reads
+    # (erased, and its row no longer active) or in neither; never as a customer that is also erased.
+    e = db.customer_erased
+    erased = [
+        lid
+        for (lid,) in conn.execute(
+            sa.select(e.c.loyalty_id)
+            .where(e.c.tenant == tenant)
+            .order_by(e.c.erased_at.desc(), e.c.loyalty_id)
+            .limit(wire.MAX_ERASED_IDS)
+        )
+    ]
+    gone = set(erased)
     st = db.store
     allowance = conn.execute(
         sa.select(st.c.offline_allowance_points).where(st.c.tenant == tenant, st.c.store == store)
@@ -1319,6 +1333,7 @@ def customers_body(
                 )
             )
         )
+    rows = [r for r in rows if r.loyalty_id not in gone]
     rows.sort(key=lambda r: (seen[r.loyalty_id], r.loyalty_id), reverse=True)
     rows = rows[:limit]
     if len(rows) < limit:
@@ -1330,7 +1345,7 @@ def customers_body(
             .order_by(c.c.enrolled_on.desc().nulls_last(), c.c.loyalty_id.desc())
             .limit(limit)
         )
-        rows.extend([r for r in others if r.loyalty_id not in seen][: limit - len(rows)])
+        rows.extend([r for r in others if r.loyalty_id not in seen and r.loyalty_id not in gone][: limit - len(rows)])
     chosen = [r.loyalty_id for r in rows]
     balances: dict[str, int] = {}
     if program is not None:
@@ -1390,16 +1405,6 @@ def customers_body(
         if r.fingerprint_consent and r.loyalty_id in templates and r.loyalty_id in seen:
             record["fingerprint_template"] = templates[r.loyalty_id]
         customers.append({k: v for k, v in record.items() if v is not None})
-    e = db.customer_erased
-    erased = [
-        lid
-        for (lid,) in conn.execute(
-            sa.select(e.c.loyalty_id)
-            .where(e.c.tenant == tenant)
-            .order_by(e.c.erased_at.desc(), e.c.loyalty_id)
-            .limit(wire.MAX_ERASED_IDS)
-        )
-    ]
     return {"customers": customers, "erased": erased}
 
 
@@ -1427,7 +1432,9 @@ def watermark_seq(conn: Connection, tenant: str, device: str) -> int:
     they include. Ingest workers may commit a box's events out of order, but never one more than
     :data:`core.wire.MAX_EVENTS_IN_FLIGHT` below the newest (a box has no more in flight), so a seq still
     missing is looked for in that span only; an event the hub refused never will be committed, so it does
-    not hold the watermark back. 0 when the hub has committed no event of the box.
+    not hold the watermark back. A refund waiting for its sale (``refund_waiting``) is no exception: the sale
+    is an earlier event of the same box, so the watermark stays below both until the sale lands and posts
+    them together. 0 when the hub has committed no event of the box.
     """
     i = db.inbox
     mine = (i.c.tenant == tenant) & (i.c.device == device)

@@ -1,11 +1,12 @@
 """``make demo``: a broker, the hub and three simulated boxes on this machine, then a reconciliation.
 
-It starts a private Mosquitto on loopback, the hub (SQLite file under ``var/demo/``) and three simulated boxes
-ringing up random sales from a small demo catalogue, and shows a live table (per box: sales made, outbox depth,
-acknowledged; hub: sales stored, dead letters) for ``--seconds`` (``DEMO_SECONDS``, default 60) or until
-Ctrl-C. Then it stops the boxes, lets them drain, and compares the totals at the boxes with the totals at the
-hub, sale by sale count and amount by currency. Exit status 0 when they agree, 1 when they do not. Every
-process it started is stopped before it returns, whatever happens.
+It starts a private Mosquitto on loopback (a listener for the hub, and one for the boxes, where each box has a
+user and password of its own, as provisioning gives them), the hub (SQLite file under ``var/demo/``) and three
+simulated boxes, each bound to its retailer's store, ringing up random sales from a small demo catalogue, and
+shows a live table (per box: sales made, outbox depth, acknowledged; hub: sales stored, dead letters) for
+``--seconds`` (``DEMO_SECONDS``, default 60) or until Ctrl-C. Then it stops the boxes, lets them drain, and
+compares the totals at the boxes with the totals at the hub, sale by sale count and amount by currency. Exit
+status 0 when they agree, 1 when they do not. Every process it started is stopped before it returns, whatever happens.
 """
 
 from __future__ import annotations
@@ -246,6 +247,11 @@ def run(seconds: float, workdir: Path, console: Console) -> int:
             ).start()
             for i, (name, rate) in enumerate(BOX_RATES.items(), start=1)
         ]
+        console.print(
+            "each box connects to the boxes' listener (port "
+            f"{broker.box_port}) as its own user, confined to its own topics: "
+            + ", ".join(broker.box_credentials(TENANT, name).username for name in BOX_RATES)
+        )
         _print_mpos(console, boxes)
         started = time.monotonic()
         _watch(console, boxes, hub, engine, started, seconds, lambda: stop_requested)

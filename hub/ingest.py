@@ -13,6 +13,10 @@ worker collects messages into a batch (at most ``batch_max`` messages, or whatev
   was not acknowledged, and the box republishes what the hub never acked.
 
 A batch that fails to commit (database down, say) is retried with backoff; the worker never dies of one.
+A batch that meets a concurrent worker's transaction (a deadlock, a serialization failure) is tried again at
+once, a bounded number of times with a short backoff (:data:`CONFLICT_RETRIES`). An event whose ledger
+postings cannot be made is left out of its batch, neither committed nor acked (its box sends it again) and
+alerted ``posting_failed``: an event is never committed without its postings.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import random
 import re
 import socket
 import threading
@@ -57,6 +62,12 @@ DEAD_LETTER_KEEP_BYTES = wire.MAX_PAYLOAD_BYTES
 """Bytes of a refused payload kept in the dead-letter table (its full size and hash are kept too)."""
 RETRY_MIN_S = 0.5
 RETRY_MAX_S = 30.0
+CONFLICT_RETRIES = 5
+"""Times a batch is tried again at once after a deadlock or serialization failure before it is left to the
+worker's slower retry loop."""
+CONFLICT_RETRY_MIN_S = 0.05
+CONFLICT_RETRY_MAX_S = 1.0
+"""Bounds of the pause (doubling, with jitter) between two tries of a batch that met a conflict."""
 RECEIVE_MAXIMUM = 4000
 """MQTT 5 Receive Maximum: unacknowledged messages the broker may have in flight to one worker."""
 
@@ -267,7 +278,7 @@ def _apply_events(
                 result.duplicates += 1
             else:
                 _conflict(result, msg, item, dead, alerts)
-    fresh = [events[eid] for eid in events if eid in inserted]
+    fresh = _from_bound_stores(conn, [events[eid] for eid in events if eid in inserted], result, dead)
     _apply_sales(conn, [(m, i) for m, i in fresh if isinstance(m.data, wire.SaleData)])
     others = [(m, i) for m, i in fresh if not isinstance(m.data, wire.SaleData)]
     if others:
@@ -295,6 +306,75 @@ def _apply_events(
     for msg, _item in fresh:
         _ack(result, msg, "committed")
     result.committed += len(fresh)
+
+
+def _store_of(message: wire.Message) -> str | None:
+    store = getattr(message.data, "store", None)
+    return store if isinstance(store, str) else None
+
+
+def _from_bound_stores(
+    conn: Connection, fresh: list[tuple[wire.Message, Incoming]], result: BatchResult, dead: list[dict[str, Any]]
+) -> list[tuple[wire.Message, Incoming]]:
+    """The new events whose ``store`` is the store their box is bound to; the others are refused.
+
+    A box bound to a store (``store_device``, ``python -m hub network add-device``) may only report that
+    store's business; a box bound to none may not name a store the network knows (its boxes are bound). The
+    settlement between retailers follows the store of each event, so it is never taken on a box's word. A
+    refused event is dead-lettered (``store_mismatch``), acked ``rejected`` so the box stops resending it, and
+    its inbox row is taken out again, so a resend is refused the same way and never acked as a duplicate.
+    """
+    named = {(m.topic.tenant, m.topic.device) for m, _i in fresh if _store_of(m) is not None}
+    if not named:
+        return fresh
+    sd, st = db.store_device, db.store
+    tenants = sorted({tenant for tenant, _device in named})
+    bound: dict[tuple[str, str], str] = {
+        (t, d): s
+        for t, d, s in conn.execute(
+            sa.select(sd.c.tenant, sd.c.device, sd.c.store).where(
+                sd.c.tenant.in_(tenants), sd.c.device.in_(sorted({device for _t, device in named}))
+            )
+        )
+    }
+    stores = {
+        (m.topic.tenant, store)
+        for m, _i in fresh
+        if (store := _store_of(m)) is not None and (m.topic.tenant, m.topic.device) not in bound
+    }
+    known: set[tuple[str, str]] = set()
+    if stores:
+        known = {
+            (t, s)
+            for t, s in conn.execute(
+                sa.select(st.c.tenant, st.c.store).where(
+                    st.c.tenant.in_(tenants), st.c.store.in_(sorted({s for _t, s in stores}))
+                )
+            )
+        }
+    kept: list[tuple[wire.Message, Incoming]] = []
+    refused: list[uuid.UUID] = []
+    for msg, item in fresh:
+        store = _store_of(msg)
+        key = (msg.topic.tenant, msg.topic.device)
+        home = bound.get(key)
+        if store is None or store == home or (home is None and (key[0], store) not in known):
+            kept.append((msg, item))
+            continue
+        detail = (
+            f"device {key[1]!r} of tenant {key[0]!r} is bound to store {home!r} but the event names store {store!r}; "
+            "if the box was moved, bind it to its new store with `python -m hub network add-device`"
+            if home is not None
+            else f"device {key[1]!r} of tenant {key[0]!r} is bound to no store but the event names the network's "
+            f"store {store!r}; bind the box to its store with `python -m hub network add-device`"
+        )
+        dead.append(_dead_letter_row(item, wire.Reason.STORE_MISMATCH, detail, msg.topic, msg.envelope.id))
+        _ack(result, msg, "rejected", wire.Reason.STORE_MISMATCH)
+        refused.append(msg.envelope.id)
+        log.error("refused event %s: %s", msg.envelope.id, detail)
+    if refused:
+        conn.execute(sa.delete(db.inbox).where(db.inbox.c.event_id.in_(refused)))
+    return kept
 
 
 def _apply_customers(conn: Connection, events: list[wire.Message]) -> None:
@@ -438,14 +518,39 @@ DATA_ERRORS: tuple[type[Exception], ...] = (
 def commit_batch(engine: Engine, batch: Sequence[Incoming]) -> BatchResult:
     """Apply ``batch`` in one transaction and commit it; the acks to publish come back.
 
-    If the database refuses the batch because of one message's data (a constraint the contract did not
-    catch), the batch is applied again message by message, and a message that fails on its own becomes a
-    dead letter (``apply_failed``) instead of blocking every message behind it. Other errors propagate:
-    the caller retries the batch as it is.
+    A deadlock or serialization failure (:func:`hub.postings.transient`) tries the batch again, at most
+    :data:`CONFLICT_RETRIES` times, the pause doubling from :data:`CONFLICT_RETRY_MIN_S` with jitter. If the
+    database refuses the batch because of one message's data (a constraint the contract did not catch), the
+    batch is applied again message by message, and a message that fails on its own becomes a dead letter
+    (``apply_failed``) instead of blocking every message behind it. An event whose postings fail
+    (:class:`hub.postings.PostingFailed`) is left out: no ack, nothing applied, a ``posting_failed`` alert.
+    Other errors propagate: the caller retries the batch as it is.
     """
+    pause_s = CONFLICT_RETRY_MIN_S
+    for attempt in range(1, CONFLICT_RETRIES + 2):
+        try:
+            return _commit_batch(engine, batch)
+        except (sa.exc.DBAPIError, psycopg.Error) as exc:
+            if not postings.transient(exc) or attempt > CONFLICT_RETRIES:
+                raise
+            log.warning(
+                "batch of %d met a concurrent transaction (try %d of %d): %s; trying again",
+                len(batch),
+                attempt,
+                CONFLICT_RETRIES + 1,
+                exc,
+            )
+            time.sleep(pause_s * (1 + random.random()))  # jitter, so two workers part ways
+            pause_s = min(pause_s * 2, CONFLICT_RETRY_MAX_S)
+    raise AssertionError("unreachable: the last try returns or raises")
+
+
+def _commit_batch(engine: Engine, batch: Sequence[Incoming]) -> BatchResult:
     try:
         with engine.begin() as conn:
             return apply_batch(conn, batch)
+    except postings.PostingFailed as exc:
+        return _without_unposted(engine, batch, exc)
     except DATA_ERRORS as exc:
         if len(batch) > 1:
             log.warning("batch of %d refused by the database (%s); applying one by one", len(batch), exc)
@@ -454,6 +559,23 @@ def commit_batch(engine: Engine, batch: Sequence[Incoming]) -> BatchResult:
                 _merge(total, commit_batch(engine, [item]))
             return total
         return _dead_letter_alone(engine, batch[0], exc)
+
+
+def _without_unposted(engine: Engine, batch: Sequence[Incoming], failure: postings.PostingFailed) -> BatchResult:
+    """Commit ``batch`` without the events whose postings failed; those get no ack, so their boxes send them
+    again, and a ``posting_failed`` alert each."""
+    left_out: list[Incoming] = []
+    kept: list[Incoming] = []
+    for item in batch:
+        (left_out if wire.peek_id(item.payload)[0] in failure.event_ids else kept).append(item)
+    with engine.begin() as conn:
+        for item in left_out:
+            event_id = wire.peek_id(item.payload)[0]
+            topic = wire.Topic.parse(item.topic)
+            assert event_id is not None
+            postings.alert_not_posted(conn, topic.tenant, topic.device, event_id, failure.detail)
+    log.error("%d event(s) left unacknowledged, to be sent again: %s", len(left_out), failure.detail)
+    return commit_batch(engine, kept) if kept else BatchResult()
 
 
 def _merge(total: BatchResult, part: BatchResult) -> None:

@@ -29,8 +29,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from core import broker_auth
+
 MOSQUITTO_BIN = os.environ.get("MOSQUITTO_BIN", "/usr/sbin/mosquitto")
-MOSQUITTO_PASSWD_BIN = os.environ.get("MOSQUITTO_PASSWD_BIN", "/usr/bin/mosquitto_passwd")
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 15.0
@@ -39,6 +40,10 @@ BROKER_MAX_PACKET_BYTES = 256 * 1024
 BROKER_MAX_QUEUED_MESSAGES = 500_000
 """Messages the broker queues per offline persistent session (the hub's, a box's acks) before dropping."""
 BROKER_MAX_INFLIGHT = 2000
+PASSWORD_BYTES = 32
+"""Random bytes in every generated password (hub, boxes, database)."""
+PROBE_TIMEOUT_S = 2.0
+"""How long a connection check waits for the broker's CONNACK."""
 
 
 class LocalServiceError(RuntimeError):
@@ -90,6 +95,39 @@ def _chown_tree(root: Path, user: pwd.struct_passwd | None) -> None:
         return
     for path in [root, *root.rglob("*")]:
         os.chown(path, user.pw_uid, user.pw_gid)
+
+
+def _mosquitto_hash(password: str) -> str:
+    return broker_auth.hash_password(password, secrets.token_bytes(broker_auth.SALT_BYTES))
+
+
+def _mqtt_string(text: str) -> bytes:
+    data = text.encode()
+    return len(data).to_bytes(2, "big") + data
+
+
+def _mqtt_accepts(port: int, cred: Credentials) -> bool:
+    """Whether the broker on ``port`` accepts ``cred`` now: one MQTT 3.1.1 CONNECT (clean session), then gone."""
+    flags = 0xC2  # username, password, clean session
+    body = _mqtt_string("MQTT") + bytes([4, flags]) + (10).to_bytes(2, "big")
+    body += _mqtt_string("") + _mqtt_string(cred.username) + _mqtt_string(cred.password)
+    length = len(body)
+    encoded = bytearray()
+    while True:
+        byte, length = length % 128, length // 128
+        encoded.append(byte | (0x80 if length else 0))
+        if not length:
+            break
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=PROBE_TIMEOUT_S) as sock:
+            sock.sendall(bytes([0x10]) + bytes(encoded) + body)
+            reply = sock.recv(4)
+            accepted = len(reply) == 4 and reply[0] == 0x20 and reply[3] == 0
+            if accepted:
+                sock.sendall(bytes([0xE0, 0]))
+            return accepted
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -165,46 +203,116 @@ class _Server(_Process, abc.ABC):
 
 
 class MosquittoServer(_Server):
-    """A private Mosquitto: its own config, port, persistence directory, password file and ACL.
+    """A private Mosquitto: its own config, ports, persistence directory, password files and ACL.
 
-    Users: ``hub`` may read and write the whole ``mo/`` tree; ``box`` (shared by simulated boxes) may only
-    touch ``mo/v1/{tenant}/{client id}/#``, so a box must connect with its device id as client id and can
-    reach no other box's subtree.
+    Two listeners, as in production (docs/operations.md): ``port`` for the hub, whose user ``hub`` may read
+    and write the whole ``mo/`` tree, and ``box_port`` for the boxes. Every box has a user of its own,
+    ``{tenant}/{device}`` with a generated password (:meth:`box_credentials`), which the ACL's ``%u`` patterns
+    (:func:`core.broker_auth.acl_text`) confine to ``mo/v1/{tenant}/{device}``. On the boxes' listener the
+    broker takes the username as the MQTT client id, so no box can take over another box's session by
+    naming its client id.
     """
 
     name = "mosquitto"
 
-    def __init__(self, directory: Path | None = None, port: int | None = None) -> None:
+    def __init__(self, directory: Path | None = None, port: int | None = None, box_port: int | None = None) -> None:
         super().__init__()
         _require(MOSQUITTO_BIN, "mosquitto")
         self._own_dir = directory is None
         self.directory = Path(directory or tempfile.mkdtemp(prefix="mostrador-mqtt-"))
         self.port = port or free_port()
-        self.hub = Credentials("hub", secrets.token_urlsafe(18))
-        self.box = Credentials("box", secrets.token_urlsafe(18))
+        self.box_port = box_port or free_port()
+        while self.box_port == self.port:
+            self.box_port = free_port()
+        self.hub = Credentials("hub", secrets.token_urlsafe(PASSWORD_BYTES))
+        self._boxes: dict[tuple[str, str], Credentials] = {}
         self._user = _system_user("mosquitto")
         self._configure()
 
+    @property
+    def box_passwd(self) -> Path:
+        """The boxes' password file (Mosquitto's format, one ``{tenant}/{device}:$7$...`` line per box)."""
+        return self.directory / "boxes.passwd"
+
+    def box_credentials(self, tenant: str, device: str) -> Credentials:
+        """The credentials of box ``device`` of ``tenant``: made (and the broker reloaded) the first time."""
+        found = self._boxes.get((tenant, device))
+        if found is not None:
+            return found
+        cred = Credentials(broker_auth.box_username(tenant, device), secrets.token_urlsafe(PASSWORD_BYTES))
+        self._boxes[tenant, device] = cred
+        self._write_box_passwd()
+        if self.running:
+            self._reload_until(cred, accepted=True)
+        return cred
+
+    def remove_box(self, tenant: str, device: str) -> None:
+        """Take a box's credentials out of the password file; the broker refuses it from then on.
+
+        At the reload Mosquitto checks the connected clients again and disconnects the box if it is connected
+        (the connection check used to wait for the reload may end the box's session sooner).
+        """
+        cred = self._boxes.pop((tenant, device), None)
+        if cred is None:
+            raise LocalServiceError(f"box {device!r} of tenant {tenant!r} has no credentials on this broker")
+        self._write_box_passwd()
+        if self.running:
+            self._reload_until(cred, accepted=False)
+
+    def _write_box_passwd(self) -> None:
+        entries = {c.username: _mosquitto_hash(c.password) for c in self._boxes.values()}
+        self._write_private(self.box_passwd, broker_auth.render_password_file(entries))
+
+    def _write_private(self, path: Path, text: str) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text)
+        os.chmod(tmp, 0o600)
+        if self._user is not None:
+            os.chown(tmp, self._user.pw_uid, self._user.pw_gid)
+        tmp.replace(path)
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto reads its password files and ACL again (asynchronously, within milliseconds)."""
+        if self.proc is None or self.proc.poll() is not None:
+            raise LocalServiceError("mosquitto is not running")
+        self.proc.send_signal(signal.SIGHUP)
+
+    def accepts(self, cred: Credentials, *, port: int | None = None) -> bool:
+        """Whether the broker accepts ``cred`` on ``port`` (the boxes' listener unless told) right now."""
+        return _mqtt_accepts(self.box_port if port is None else port, cred)
+
+    def _reload_until(self, cred: Credentials, *, accepted: bool) -> None:
+        """Reload, then wait until ``cred`` is accepted, or refused."""
+        self.reload()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.accepts(cred) == accepted:
+                return
+            time.sleep(0.02)
+        what = "accept" if accepted else "refuse"
+        raise LocalServiceError(f"mosquitto did not {what} {cred.username!r} after a reload: {_tail(self.log)}")
+
     def _configure(self) -> None:
         (self.directory / "data").mkdir(parents=True, exist_ok=True)
-        passwd = self.directory / "passwd"
-        passwd.write_text("")
-        for cred in (self.hub, self.box):
-            subprocess.run(
-                [MOSQUITTO_PASSWD_BIN, "-b", str(passwd), cred.username, cred.password],
-                check=True,
-                capture_output=True,
-            )
-        (self.directory / "acl").write_text(
-            "user hub\ntopic readwrite mo/#\n\n"
-            "# every other user: only its own device subtree, the device id being the MQTT client id\n"
-            "pattern readwrite mo/v1/+/%c/#\n"
+        self._write_private(
+            self.directory / "hub.passwd",
+            broker_auth.render_password_file({self.hub.username: _mosquitto_hash(self.hub.password)}),
         )
+        self._write_box_passwd()
+        self._write_private(self.directory / "acl", broker_auth.acl_text(self.hub.username))
+        listener = f"allow_anonymous false\nacl_file {self.directory / 'acl'}\n"
         (self.directory / "mosquitto.conf").write_text(
+            "per_listener_settings true\n"
+            "# the hub's listener: the hub's user only\n"
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous false\n"
-            f"password_file {self.directory / 'passwd'}\n"
-            f"acl_file {self.directory / 'acl'}\n"
+            f"{listener}"
+            f"password_file {self.directory / 'hub.passwd'}\n"
+            "# the boxes' listener: one user per box, which is also its client id\n"
+            f"listener {self.box_port} 127.0.0.1\n"
+            f"{listener}"
+            f"password_file {self.box_passwd}\n"
+            "use_username_as_clientid true\n"
+            "\n"
             "persistence true\n"
             f"persistence_location {self.directory / 'data'}/\n"
             "autosave_interval 30\n"
@@ -216,8 +324,6 @@ class MosquittoServer(_Server):
             "log_type error\nlog_type warning\nlog_type notice\n"
             "connection_messages true\n"
         )
-        os.chmod(self.directory / "passwd", 0o600)
-        os.chmod(self.directory / "acl", 0o600)
         _chown_tree(self.directory, self._user)
 
     @property
@@ -236,6 +342,7 @@ class MosquittoServer(_Server):
             start_new_session=True,
         )
         _wait_listening(self.port, self.proc, "mosquitto", self.log)
+        _wait_listening(self.box_port, self.proc, "mosquitto", self.log)
         return self
 
     def restart(self) -> Self:
@@ -256,7 +363,7 @@ class PostgresServer(_Server):
         self.directory = Path(directory or tempfile.mkdtemp(prefix="mostrador-pg-"))
         self.port = port or free_port()
         self.durable = durable
-        self.admin = Credentials("mostrador", secrets.token_urlsafe(18))
+        self.admin = Credentials("mostrador", secrets.token_urlsafe(PASSWORD_BYTES))
         self._user = _system_user("postgres")
         self._initdb()
 
@@ -475,7 +582,8 @@ class BoxProcess(_PythonModule):
         self.stats_path = directory / f"{device}.stats.json"
         secret = directory / f"{device}.mqtt-password"
         directory.mkdir(parents=True, exist_ok=True)
-        secret.write_text(broker.box.password + "\n")
+        cred = broker.box_credentials(tenant, device)
+        secret.write_text(cred.password + "\n")
         os.chmod(secret, 0o600)
         self.base_argv = [
             "--db",
@@ -487,9 +595,9 @@ class BoxProcess(_PythonModule):
             "--mqtt-host",
             "127.0.0.1",
             "--mqtt-port",
-            str(broker.port),
+            str(broker.box_port),
             "--mqtt-user",
-            broker.box.username,
+            cred.username,
             "--mqtt-password-file",
             str(secret),
             "--stats",

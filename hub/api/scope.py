@@ -33,10 +33,15 @@ _bearer = HTTPBearer(auto_error=False, description="The token returned by POST /
 
 def get_conn(request: Request) -> Iterator[Connection]:
     """A connection in a transaction for one request: committed when the route returns, rolled back if it
-    raises."""
+    raises. A request that may write (any method but GET and HEAD) holds the write lock from its first read
+    on SQLite, so another process's commit cannot invalidate what it read (see :func:`hub.db.writing`)."""
     engine: Engine = request.app.state.engine
-    with engine.begin() as conn:
-        yield conn
+    if request.method in ("GET", "HEAD"):
+        with engine.begin() as conn:
+            yield conn
+    else:
+        with db.writing(engine) as conn:
+            yield conn
 
 
 Conn = Annotated[Connection, Depends(get_conn)]

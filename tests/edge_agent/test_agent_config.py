@@ -23,7 +23,7 @@ def test_a_minimal_file_gets_the_documented_defaults(tmp_path: Path, monkeypatch
     assert (config.mqtt.host, config.mqtt.port, config.mqtt.username, config.mqtt.password) == (
         "localhost",
         1883,
-        "box-1",
+        "acme/box-1",
         None,
     )
     assert (config.web.port, config.hardware.simulate) == (8080, ())

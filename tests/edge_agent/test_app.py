@@ -38,7 +38,7 @@ def agent(tmp_path: Path, broker: MosquittoServer) -> Iterator[EdgeAgent]:
         device="box-3",
         data_dir=tmp_path / "data",
         mqtt=MqttSettings(
-            host="127.0.0.1", port=broker.port, username=broker.box.username, password=broker.box.password
+            host="127.0.0.1", port=broker.box_port, password=broker.box_credentials("acme", "box-3").password
         ),
         web=WebSettings(host="127.0.0.1", port=0),
         hardware=HardwareSettings(simulate=("all",)),
@@ -91,7 +91,7 @@ def test_stopping_leaves_no_agent_thread_behind(tmp_path: Path, broker: Mosquitt
         device="box-4",
         data_dir=tmp_path / "data",
         mqtt=MqttSettings(
-            host="127.0.0.1", port=broker.port, username=broker.box.username, password=broker.box.password
+            host="127.0.0.1", port=broker.box_port, password=broker.box_credentials("acme", "box-4").password
         ),
         web=WebSettings(host="127.0.0.1", port=0),
         hardware=HardwareSettings(simulate=("all",)),

@@ -147,11 +147,11 @@ def hub(broker: MosquittoServer, tmp_path: Path) -> Iterator[Hub]:
 def make_relay(broker: MosquittoServer, path: Path, **overrides: float) -> Relay:
     config = RelayConfig(
         host="127.0.0.1",
-        port=broker.port,
+        port=broker.box_port,
         tenant=TENANT,
         device=DEVICE,
-        username=broker.box.username,
-        password=broker.box.password,
+        username=broker.box_credentials(TENANT, DEVICE).username,
+        password=broker.box_credentials(TENANT, DEVICE).password,
         reconnect_min_s=0.5,
         reconnect_max_s=1.0,
         **overrides,  # type: ignore[arg-type]

@@ -92,11 +92,11 @@ def hub(broker: MosquittoServer) -> Iterator[FakeHub]:
 def make_relay(broker: MosquittoServer, path: Path, **overrides: object) -> Relay:
     config = RelayConfig(
         host="127.0.0.1",
-        port=broker.port,
+        port=broker.box_port,
         tenant=TENANT,
         device=DEVICE,
-        username=broker.box.username,
-        password=broker.box.password,
+        username=broker.box_credentials(TENANT, DEVICE).username,
+        password=broker.box_credentials(TENANT, DEVICE).password,
         **overrides,  # type: ignore[arg-type]
     )
     return Relay(path, config)

@@ -128,11 +128,11 @@ class Box:
     def start(self) -> ConfigSync:
         config = RelayConfig(
             host="127.0.0.1",
-            port=self.broker.port,
+            port=self.broker.box_port,
             tenant=TENANT,
             device=DEVICE,
-            username=self.broker.box.username,
-            password=self.broker.box.password,
+            username=self.broker.box_credentials(TENANT, DEVICE).username,
+            password=self.broker.box_credentials(TENANT, DEVICE).password,
         )
         self.relay = Relay(self.path, config)
         self.sync = ConfigSync(

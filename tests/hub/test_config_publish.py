@@ -24,6 +24,7 @@ from core import wire
 from core.errors import InvalidInput
 from hub.config_publish import VersionRefused, publish_config, read_retained
 from hub.local_services import MosquittoServer
+from hub.publish import connect_broker
 
 TENANT = "acme"
 DEVICE = "box-7"
@@ -57,26 +58,38 @@ def client(broker: MosquittoServer) -> Iterator[mqtt.Client]:
 
 
 def retained_as_box(broker: MosquittoServer, device: str = DEVICE) -> dict[str, bytes]:
-    """Every retained cfg message a box would get at connect, read with the box's own credentials."""
+    """Every retained cfg message a box would get at connect, read with the box's own credentials.
+
+    The retained messages come right after the SUBACK; a command the hub sends afterwards on the same
+    connection marks their end (a box may read commands, not write them).
+    """
     got: dict[str, bytes] = {}
     done = threading.Event()
-    box = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device, protocol=mqtt.MQTTv5)
-    box.username_pw_set(broker.box.username, broker.box.password)
+    subscribed = threading.Event()
+    cred = broker.box_credentials(TENANT, device)
+    box = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cred.username, protocol=mqtt.MQTTv5)
+    box.username_pw_set(cred.username, cred.password)
+    probe = str(wire.cmd_topic(TENANT, device, "probe"))
 
     def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        if msg.topic.endswith("/probe"):
+        if msg.topic == probe:
             done.set()
         elif msg.retain:
             got[msg.topic] = bytes(msg.payload)
 
     box.on_message = on_message
-    box.connect("127.0.0.1", broker.port)
+    box.on_subscribe = lambda *_: subscribed.set()
+    box.connect("127.0.0.1", broker.box_port)
     box.loop_start()
-    probe = f"mo/v1/{TENANT}/{device}/cmd/x/res"
     box.subscribe([(wire.box_config_filter(TENANT, device), 1), (probe, 1)])
-    box.message_callback_add(probe, lambda *_: done.set())
-    box.publish(probe, b"", qos=1)
-    assert done.wait(5)
+    assert subscribed.wait(5)
+    hub = connect_broker("127.0.0.1", broker.port, broker.hub.username, broker.hub.password)
+    try:
+        hub.publish(probe, b"", qos=1).wait_for_publish(5)
+        assert done.wait(5)
+    finally:
+        hub.disconnect()
+        hub.loop_stop()
     box.disconnect()
     box.loop_stop()
     return got

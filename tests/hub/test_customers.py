@@ -469,6 +469,30 @@ def test_an_erasure_is_published_to_every_box_of_the_network(
         client.disconnect()
 
 
+def test_a_customer_erased_while_the_snapshot_is_read_is_never_both_a_customer_and_erased(
+    hub_engine: Engine, conn: Connection
+) -> None:
+    enrol(conn, ANA)
+    enrol(conn, BEA, phone="+525587654321")
+    cu.apply_events(conn, TENANT, now=T0)
+    conn.commit()
+    erased_now: list[str] = []
+
+    def erase_midway(_c: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        # The erasure commits, from another connection, just before the snapshot reads the erased list.
+        if "customer_erased" in statement and not erased_now:
+            with hub_engine.begin() as writer:
+                erased_now.extend(cu.erase(writer, TENANT, ANA, now=T0 + timedelta(hours=1)))
+
+    with hub_engine.connect() as reader:
+        sa.event.listen(reader, "before_cursor_execute", erase_midway)
+        body = cu.customers_body(reader, TENANT, "s1", program=PROGRAM, now=T0 + timedelta(hours=2))
+    assert erased_now == [ANA]
+    wire.CustomersBody.model_validate(body)
+    assert ANA not in [c["loyalty_id"] for c in body["customers"]]
+    assert [c["loyalty_id"] for c in body["customers"]] == [BEA]
+
+
 def _committed(c: Connection, device: str, *seqs: int) -> None:
     """Events of ``device`` with these seqs, committed as ingest commits them (their effects do not matter)."""
     c.execute(

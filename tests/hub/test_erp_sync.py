@@ -416,12 +416,8 @@ def _tryton_fixtures() -> Any:
 
 
 @pytest.fixture(scope="module")
-def tryton(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Any]:
-    ts = _tryton_fixtures()
-    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
-    cache_dir = Path(cache.mkdir("mostrador-tryton")) if cache is not None else None
-    template = ts.cached_template(tmp_path_factory.mktemp("tryton-template"), cache_dir)
-    with ts.TrytonServer(template) as server:
+def tryton(tryton_template: Any) -> Iterator[Any]:
+    with _tryton_fixtures().TrytonServer(tryton_template) as server:
         yield server
 
 
@@ -480,11 +476,11 @@ def test_a_price_changed_in_tryton_reaches_the_boxs_item_table_within_seconds(
         box_path,
         RelayConfig(
             host="127.0.0.1",
-            port=broker.port,
+            port=broker.box_port,
             tenant=TENANT,
             device="box-1",
-            username=broker.box.username,
-            password=broker.box.password,
+            username=broker.box_credentials(TENANT, "box-1").username,
+            password=broker.box_credentials(TENANT, "box-1").password,
         ),
     )
     sync = ConfigSync(box_path, tenant=TENANT, device="box-1")

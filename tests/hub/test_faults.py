@@ -170,9 +170,10 @@ def test_a_box_killed_between_its_commit_and_the_hub_ack_loses_and_repeats_nothi
 
 
 def _rogue_publish(broker: MosquittoServer, device: str, payloads: list[bytes]) -> None:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device, protocol=mqtt.MQTTv5)
-    client.username_pw_set(broker.box.username, broker.box.password)
-    client.connect("127.0.0.1", broker.port)
+    cred = broker.box_credentials(TENANT, device)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cred.username, protocol=mqtt.MQTTv5)
+    client.username_pw_set(cred.username, cred.password)
+    client.connect("127.0.0.1", broker.box_port)
     client.loop_start()
     try:
         for raw in payloads:

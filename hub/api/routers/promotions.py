@@ -28,7 +28,7 @@ from hub.publish import connect_broker
 from ..accounts import Role
 from ..errors import ERROR_RESPONSES, ApiError, Conflict, Forbidden, NotFound
 from ..paging import Page, PageParams, page_params
-from ..scope import ADMIN, SHOP_READERS, Scope, allow
+from ..scope import ADMIN, SHOP_READERS, Conn, Scope, allow
 from ..settings import ApiSettings
 from .customers import tenant_program
 
@@ -319,6 +319,7 @@ class PublishOut(BaseModel):
 )
 def publish_promotions(
     request: Request,
+    conn: Conn,
     scope: Annotated[Scope, Depends(allow(*ADMIN, Role.RETAILER))],
     data: PublishIn | None = None,
 ) -> PublishOut:
@@ -342,6 +343,9 @@ def publish_promotions(
         client = connect_broker(broker.host, broker.port, broker.username, broker.password)
     except PublishError as exc:
         raise ServiceUnavailable(f"{exc}; try again later") from exc
+    # Publishing takes transactions of its own, one per box, around the broker's answers: the request's own
+    # (which only read the caller's token) ends here rather than hold the database through the network.
+    conn.commit()
     try:
         outcomes = _publish(request, client, scope, stores)
     finally:

@@ -1,0 +1,1 @@
+"""Tests of the technician's provisioning tools."""

@@ -813,3 +813,35 @@ posting = sa.Table(
     sa.Column("posted_at", Timestamp, nullable=False),
     sa.Index("ix_posting_sale", "tenant", "device", "sale_id"),
 )
+
+posting_unverified = sa.Table(
+    # A customer's sale posted with the box's figure because its customer was not known at the hub yet (the
+    # enrolment was on its way, through another worker): the sale as the box sent it, verified with the hub's
+    # recomputation once the customer is known (hub.postings.verify_sales), then deleted.
+    "posting_unverified",
+    metadata,
+    sa.Column("event_id", sa.Uuid, primary_key=True),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("device", sa.String(64), nullable=False),
+    sa.Column("customer", sa.String(12), nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("box_ts", Timestamp, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Index("ix_posting_unverified_customer", "tenant", "customer"),
+)
+
+refund_waiting = sa.Table(
+    # A refund whose sale the hub has not posted yet (another worker has it, or it is still on its way): the
+    # refund itself is in business_event; it is posted when its sale lands (hub.postings), and alerted
+    # ``refund_unmatched`` if it waits too long (``alerted_at``).
+    "refund_waiting",
+    metadata,
+    sa.Column("event_id", sa.Uuid, primary_key=True),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("device", sa.String(64), nullable=False),
+    sa.Column("sale_id", sa.String(64), nullable=False),
+    sa.Column("box_ts", Timestamp, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("alerted_at", Timestamp),
+    sa.Index("ix_refund_waiting_sale", "tenant", "device", "sale_id"),
+)

@@ -13,6 +13,10 @@ worker collects messages into a batch (at most ``batch_max`` messages, or whatev
   was not acknowledged, and the box republishes what the hub never acked.
 
 A batch that fails to commit (database down, say) is retried with backoff; the worker never dies of one.
+A batch that meets a concurrent worker's transaction (a deadlock, a serialization failure) is tried again at
+once, a bounded number of times with a short backoff (:data:`CONFLICT_RETRIES`). An event whose ledger
+postings cannot be made is left out of its batch, neither committed nor acked (its box sends it again) and
+alerted ``posting_failed``: an event is never committed without its postings.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import random
 import re
 import socket
 import threading
@@ -57,6 +62,12 @@ DEAD_LETTER_KEEP_BYTES = wire.MAX_PAYLOAD_BYTES
 """Bytes of a refused payload kept in the dead-letter table (its full size and hash are kept too)."""
 RETRY_MIN_S = 0.5
 RETRY_MAX_S = 30.0
+CONFLICT_RETRIES = 5
+"""Times a batch is tried again at once after a deadlock or serialization failure before it is left to the
+worker's slower retry loop."""
+CONFLICT_RETRY_MIN_S = 0.05
+CONFLICT_RETRY_MAX_S = 1.0
+"""Bounds of the pause (doubling, with jitter) between two tries of a batch that met a conflict."""
 RECEIVE_MAXIMUM = 4000
 """MQTT 5 Receive Maximum: unacknowledged messages the broker may have in flight to one worker."""
 
@@ -507,14 +518,39 @@ DATA_ERRORS: tuple[type[Exception], ...] = (
 def commit_batch(engine: Engine, batch: Sequence[Incoming]) -> BatchResult:
     """Apply ``batch`` in one transaction and commit it; the acks to publish come back.
 
-    If the database refuses the batch because of one message's data (a constraint the contract did not
-    catch), the batch is applied again message by message, and a message that fails on its own becomes a
-    dead letter (``apply_failed``) instead of blocking every message behind it. Other errors propagate:
-    the caller retries the batch as it is.
+    A deadlock or serialization failure (:func:`hub.postings.transient`) tries the batch again, at most
+    :data:`CONFLICT_RETRIES` times, the pause doubling from :data:`CONFLICT_RETRY_MIN_S` with jitter. If the
+    database refuses the batch because of one message's data (a constraint the contract did not catch), the
+    batch is applied again message by message, and a message that fails on its own becomes a dead letter
+    (``apply_failed``) instead of blocking every message behind it. An event whose postings fail
+    (:class:`hub.postings.PostingFailed`) is left out: no ack, nothing applied, a ``posting_failed`` alert.
+    Other errors propagate: the caller retries the batch as it is.
     """
+    pause_s = CONFLICT_RETRY_MIN_S
+    for attempt in range(1, CONFLICT_RETRIES + 2):
+        try:
+            return _commit_batch(engine, batch)
+        except (sa.exc.DBAPIError, psycopg.Error) as exc:
+            if not postings.transient(exc) or attempt > CONFLICT_RETRIES:
+                raise
+            log.warning(
+                "batch of %d met a concurrent transaction (try %d of %d): %s; trying again",
+                len(batch),
+                attempt,
+                CONFLICT_RETRIES + 1,
+                exc,
+            )
+            time.sleep(pause_s * (1 + random.random()))  # jitter, so two workers part ways
+            pause_s = min(pause_s * 2, CONFLICT_RETRY_MAX_S)
+    raise AssertionError("unreachable: the last try returns or raises")
+
+
+def _commit_batch(engine: Engine, batch: Sequence[Incoming]) -> BatchResult:
     try:
-        with engine.begin() as conn:
+        with db.writing(engine) as conn:
             return apply_batch(conn, batch)
+    except postings.PostingFailed as exc:
+        return _without_unposted(engine, batch, exc)
     except DATA_ERRORS as exc:
         if len(batch) > 1:
             log.warning("batch of %d refused by the database (%s); applying one by one", len(batch), exc)
@@ -523,6 +559,23 @@ def commit_batch(engine: Engine, batch: Sequence[Incoming]) -> BatchResult:
                 _merge(total, commit_batch(engine, [item]))
             return total
         return _dead_letter_alone(engine, batch[0], exc)
+
+
+def _without_unposted(engine: Engine, batch: Sequence[Incoming], failure: postings.PostingFailed) -> BatchResult:
+    """Commit ``batch`` without the events whose postings failed; those get no ack, so their boxes send them
+    again, and a ``posting_failed`` alert each."""
+    left_out: list[Incoming] = []
+    kept: list[Incoming] = []
+    for item in batch:
+        (left_out if wire.peek_id(item.payload)[0] in failure.event_ids else kept).append(item)
+    with db.writing(engine) as conn:
+        for item in left_out:
+            event_id = wire.peek_id(item.payload)[0]
+            topic = wire.Topic.parse(item.topic)
+            assert event_id is not None
+            postings.alert_not_posted(conn, topic.tenant, topic.device, event_id, failure.detail)
+    log.error("%d event(s) left unacknowledged, to be sent again: %s", len(left_out), failure.detail)
+    return commit_batch(engine, kept) if kept else BatchResult()
 
 
 def _merge(total: BatchResult, part: BatchResult) -> None:
@@ -544,7 +597,7 @@ def _dead_letter_alone(engine: Engine, item: Incoming, exc: Exception) -> BatchR
     except wire.ContractViolation:
         topic = None
     event_id, seq = wire.peek_id(item.payload)
-    with engine.begin() as conn:
+    with db.writing(engine) as conn:
         row = _dead_letter_row(item, wire.Reason.APPLY_FAILED, f"{type(exc).__name__}: {exc}", topic, event_id)
         conn.execute(db.dead_letter.insert(), [row])
     if topic is not None and event_id is not None and topic.kind is wire.Kind.EVT:

@@ -3,7 +3,9 @@
 ``python -m hub --db URL jobs --tenant T --mqtt-host ... [--every-s 10] [--once]`` runs, every round:
 
 1. :func:`hub.customers.apply_events`: enrolments and customer updates from the boxes become the
-   distributor's customers (consents, duplicates flagged); then the tiers of the customers who bought since
+   distributor's customers (consents, duplicates flagged); the sales posted before their customer was known
+   are verified (:func:`hub.postings.verify_sales`) and the refunds that came before their sale are posted
+   or alerted (:func:`hub.postings.sweep_waiting_refunds`); then the tiers of the customers who bought since
    the last round are reviewed (:func:`hub.customers.recompute_tier`, upgrades at once, downgrades at the
    period's end);
 2. :func:`hub.customers.publish_to_boxes`: each store's ``customers`` snapshot (the network's customers with
@@ -14,7 +16,10 @@
    (unless ``--no-promotions``).
 
 A round that fails (database or broker down) is logged and retried after a pause that doubles up to
-:data:`MAX_BACKOFF_S`; the loop stops on SIGTERM or SIGINT after the round in progress.
+:data:`MAX_BACKOFF_S`; the loop stops on SIGTERM or SIGINT after the round in progress. A broker that cannot be
+reached when the process starts is tried again the same way (a log line per attempt, the pause doubling from
+:data:`CONNECT_RETRY_MIN_S` up to :data:`CONNECT_RETRY_MAX_S`), as the ingest workers do: the jobs process
+never exits because the broker started after it.
 """
 
 from __future__ import annotations
@@ -42,6 +47,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_EVERY_S: Final = 10.0
 MAX_BACKOFF_S: Final = 300.0
+CONNECT_RETRY_MIN_S: Final = 1.0
+"""First pause before trying an unreachable broker again at start."""
+CONNECT_RETRY_MAX_S: Final = 60.0
+"""Longest pause between two attempts to reach the broker at start (the pause doubles up to it)."""
 EVENTS_PER_ROUND: Final = customers.APPLY_BATCH_MAX
 """Customer events applied per round at most (the rest wait for the next round)."""
 
@@ -57,6 +66,8 @@ class RoundReport:
     """What one round did."""
 
     customer_events: int = 0
+    sales_verified: int = 0
+    refunds_posted: int = 0
     tiers_reviewed: int = 0
     published: int = 0
     problems: list[str] = field(default_factory=list)
@@ -94,6 +105,12 @@ class HubJobs:
         with db.writing(self.engine) as conn:
             applied = customers.apply_events(conn, self.tenant, now=now, limit=EVENTS_PER_ROUND)
             report.customer_events = applied.applied
+        with db.writing(self.engine) as conn:
+            # Sales posted before their customer was known, refunds that came before their sale: a short
+            # transaction of its own, as it holds the tenant's postings lock (the ingest's) until it commits.
+            report.sales_verified = postings.verify_sales(conn, self.tenant, now=now).verified
+            report.refunds_posted = postings.sweep_waiting_refunds(conn, self.tenant, now=now).refunds
+        with db.writing(self.engine) as conn:
             program = postings.tenant_program(conn, self.tenant, now=now)
             report.tiers_reviewed = self._review_tiers(conn, program, now)
         outcomes = list(self.publisher.publish_tenant(self.tenant, self.box_kinds)) if self.box_kinds else []
@@ -170,12 +187,45 @@ def add_arguments(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     add_broker_arguments(jobs)
 
 
+def connect_with_retry(
+    host: str, port: int, username: str | None, password: str | None, stop: threading.Event
+) -> mqtt.Client | None:
+    """A connected broker client, trying again (a log line per attempt, the pause doubling from
+    :data:`CONNECT_RETRY_MIN_S` to :data:`CONNECT_RETRY_MAX_S`) until it connects; None if ``stop`` is set
+    first."""
+    pause = CONNECT_RETRY_MIN_S
+    attempt = 1
+    while not stop.is_set():
+        try:
+            return connect_broker(host, port, username, password)
+        except PublishError as exc:
+            log.warning("jobs: broker not reached (attempt %d): %s; trying again in %.1f s", attempt, exc, pause)
+        if stop.wait(pause):
+            break
+        pause = min(pause * 2, CONNECT_RETRY_MAX_S)
+        attempt += 1
+    return None
+
+
 def run_cli(engine: sa.Engine, args: argparse.Namespace, password: str | None) -> int:
-    """``jobs``: 0 when stopped (or the round done with --once), 1 when the broker cannot be reached."""
-    try:
-        client = connect_broker(args.mqtt_host, args.mqtt_port, args.mqtt_user, password)
-    except PublishError as exc:
-        log.error("%s", exc)
+    """``jobs``: 0 when stopped (or the round done with --once), 1 when stopped before the broker was reached.
+
+    An unreachable broker is tried again with backoff (:func:`connect_with_retry`) until SIGTERM or SIGINT."""
+    stop = threading.Event()
+
+    def _on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    client = connect_with_retry(args.mqtt_host, args.mqtt_port, args.mqtt_user, password, stop)
+    if client is None:
+        log.error(
+            "jobs for %s stopped before the broker at %s:%d could be reached",
+            args.tenant,
+            args.mqtt_host,
+            args.mqtt_port,
+        )
         return 1
     kinds = tuple(k for k in args.box_kinds.split(",") if k)
     unknown = sorted(set(kinds) - set(BUILT_KINDS))
@@ -189,13 +239,6 @@ def run_cli(engine: sa.Engine, args: argparse.Namespace, password: str | None) -
         if args.once:
             report = jobs.run_once()
             return 2 if report.problems else 0
-        stop = threading.Event()
-
-        def _on_signal(_signum: int, _frame: FrameType | None) -> None:
-            stop.set()
-
-        signal.signal(signal.SIGTERM, _on_signal)
-        signal.signal(signal.SIGINT, _on_signal)
         log.info("jobs for %s running every %.0f s", args.tenant, args.every_s)
         jobs.run(stop, args.every_s)
         return 0

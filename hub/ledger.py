@@ -382,7 +382,11 @@ def open_accounts(conn: Connection, specs: Sequence[AccountSpec], *, now: dateti
                 "created_at": as_utc(now),
             }
         )
-    conn.execute(_insert(conn, db.ledger_account).on_conflict_do_nothing(index_elements=["id"]), rows)
+    # Created if absent, in one fixed order (by id, once each): two transactions opening the same new
+    # accounts wait for each other on the first one instead of each holding one the other needs.
+    by_id = {s.id: row for s, row in zip(specs, rows, strict=True)}
+    unique = [by_id[key] for key in sorted(by_id)]
+    conn.execute(_insert(conn, db.ledger_account).on_conflict_do_nothing(index_elements=["id"]), unique)
     return [s.id for s in specs]
 
 

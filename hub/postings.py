@@ -15,7 +15,9 @@ Sales with a customer
     funder as core splits them. When they differ from the box's ``points_earned`` an alert
     ``points_mismatch`` names both figures; when the hub cannot price the sale (no such promotion set, an
     unknown customer, lines without categories) the box's figure is posted, split by the program's funding,
-    with an alert ``points_unverified``. Ingest never stops for either.
+    with an alert ``points_unverified``. Ingest never stops for either. A sale unverified only because its
+    customer was not known yet (the enrolment was with another worker) is verified once it is
+    (:func:`verify_sales`).
 
     Redemptions are posted at the store's retailer account (:data:`hub.ledger.Kind.RETAILER`). Points redeemed
     offline (``offline_hold_points``) are first a pending hold flagged OFFLINE, within the customer's
@@ -32,10 +34,14 @@ Refunds
     customer (the refund's points tenders) reverse the sale's redemption. Every reversal is a ``reverse``
     transfer whose ``ref`` is the sale's transfer; a reversal of earned points is flagged OFFLINE, so a
     customer who already spent them goes into overdraft instead of the refund being refused. A refund whose
-    sale the hub never posted raises ``refund_unmatched``. A box's events can reach the hub out of order: after
-    the hub or the broker restarted, the relay sends an unacknowledged sale again while its later events
-    already went through. So a refund posted unmatched is matched again when its sale is posted: its
-    reversals are posted then, and its alert is resolved.
+    sale has not reached the hub yet waits (``refund_waiting``) and is posted with its sale; one whose sale
+    came without a customer, or that waits longer than :data:`REFUND_WAIT_MAX`, raises ``refund_unmatched``
+    (:func:`sweep_waiting_refunds`).
+
+Concurrency and failures
+    :func:`lock_tenants` serialises a tenant's postings across workers on PostgreSQL; a conflict that still
+    happens, or a lost connection, propagates for the caller to retry the whole transaction, and any other
+    failure raises :class:`PostingFailed`: an event is posted entirely or not at all.
 
 The merchant program
     Retailers earn merchant points in a program of their own (:attr:`MerchantRules.program`, one
@@ -50,18 +56,21 @@ Every function works in the caller's transaction.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
+import sqlite3
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import cache
+from datetime import UTC, datetime, timedelta
+from functools import cache, partial
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
+import psycopg
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.dialects import postgresql, sqlite
@@ -87,17 +96,24 @@ __all__ = [
     "DEFAULT_LOT_EXPIRY_MONTHS",
     "MAX_TARGETS",
     "MerchantRules",
+    "PostingError",
+    "PostingFailed",
     "PostingReport",
     "Target",
     "TargetAward",
+    "alert_not_posted",
     "award_targets",
+    "lock_tenants",
     "merchant_balance",
     "merchant_rules",
     "post_events",
     "record_purchase",
     "set_merchant_rules",
     "set_program",
+    "sweep_waiting_refunds",
     "tenant_program",
+    "transient",
+    "verify_sales",
 ]
 
 log = logging.getLogger(__name__)
@@ -116,9 +132,59 @@ ALERT_OVERDRAFT: Final = "points_overdraft"
 ALERT_REFUND_UNMATCHED: Final = "refund_unmatched"
 ALERT_REFUSED: Final = "posting_refused"
 ALERT_FAILED: Final = "posting_failed"
-MAX_LATE_REFUNDS_PER_SALE: Final = 100
-"""Refunds of one sale, posted before the sale reached the hub, matched when it does (a sale has far fewer)."""
+VERIFY_BATCH_MAX: Final = 500
+"""Unverified sales one :func:`verify_sales` call recomputes at most (the rest at the next call)."""
+WAITING_REFUNDS_MAX: Final = 500
+"""Waiting refunds one call applies at most: per sale as it lands, or in one :func:`sweep_waiting_refunds`."""
+REFUND_WAIT_MAX: Final = timedelta(days=2)
+"""How long a refund waits for its sale before it is alerted ``refund_unmatched`` (it keeps waiting after)."""
+TRANSACTION_ROLLBACK_CLASS: Final = "40"
+"""PostgreSQL's SQLSTATE class of the errors a retried transaction may get past (40001 serialization
+failure, 40P01 deadlock detected)."""
+POSTINGS_LOCK_CLASS: Final = 0x4D50
+"""First key of the PostgreSQL advisory lock that serialises one tenant's postings (the second is the
+tenant's hash), so it cannot meet another use of advisory locks."""
 _PERIOD_RE: Final = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")
+
+
+class PostingError(Exception):
+    """Root of the postings' errors."""
+
+
+class PostingFailed(PostingError, RuntimeError):
+    """The postings of ``event_ids`` could not be made: the caller's transaction must not commit.
+
+    The ingest leaves these events out of the batch, neither committed nor acknowledged, so their boxes send
+    them again; nothing of them is applied in the meantime."""
+
+    def __init__(self, event_ids: frozenset[uuid.UUID], detail: str) -> None:
+        super().__init__(detail)
+        self.event_ids = event_ids
+        self.detail = detail
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether ``exc`` is a database conflict that the same transaction, tried again, may get past: a
+    serialization failure or a deadlock (PostgreSQL's class 40), or SQLite's busy database."""
+    orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    if isinstance(orig, psycopg.Error):
+        return (orig.sqlstate or "").startswith(TRANSACTION_ROLLBACK_CLASS)
+    return isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig)
+
+
+def lock_tenants(conn: Connection, tenants: Iterable[str]) -> None:
+    """Serialise the postings of ``tenants`` with every other transaction posting for them, until the
+    caller's transaction ends.
+
+    On PostgreSQL, a transaction-level advisory lock per tenant, taken in sorted order: two ingest workers
+    that would create or lock the same ledger rows (the tenant's issuance accounts, say) in different orders
+    queue on the lock instead of deadlocking. A tenant's postings serialise on its issuance accounts anyway.
+    SQLite has one writer at a time already."""
+    if conn.dialect.name != "postgresql":
+        return
+    for tenant in sorted(set(tenants)):
+        key = int.from_bytes(hashlib.sha256(tenant.encode()).digest()[:4], "big", signed=True)
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:cls, :key)"), {"cls": POSTINGS_LOCK_CLASS, "key": key})
 
 
 # --- the tenant's consumer program -----------------------------------------------------------------------
@@ -203,6 +269,8 @@ class PostingReport:
     enrolments: int = 0
     mismatches: int = 0
     unverified: int = 0
+    refunds_waiting: int = 0
+    verified: int = 0
     alerts: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -235,16 +303,25 @@ class _Batch:
         return found
 
     def alert(self, kind: str, msg: wire.Message, detail: str) -> None:
+        self.alert_at(kind, msg.topic.tenant, msg.topic.device, msg.envelope.id, detail)
+
+    def alert_at(self, kind: str, tenant: str, device: str, event_id: uuid.UUID, detail: str) -> None:
         self.report.alerts.append(
             {
                 "created_at": self.now,
                 "kind": kind,
-                "tenant": msg.topic.tenant,
-                "device": msg.topic.device,
-                "event_id": msg.envelope.id,
+                "tenant": tenant,
+                "device": device,
+                "event_id": event_id,
                 "detail": detail[:2000],
             }
         )
+
+    def flush(self) -> None:
+        """Write the alerts gathered so far."""
+        if self.report.alerts:
+            self.conn.execute(db.alert.insert(), self.report.alerts)
+            self.report.alerts = []
 
 
 # --- the entry point --------------------------------------------------------------------------------------
@@ -257,8 +334,15 @@ def post_events(
 
     Sales, refunds and enrolments are posted, in each box's order (``seq``); other events have no ledger
     effect. Transfers are booked at ``now``, by default the latest receive time among the events. An event
-    already posted is skipped. A failure inside one event's postings is rolled back to a savepoint and raised
-    as a ``posting_failed`` alert: it never stops the ingest.
+    already posted is skipped. The tenants' postings locks are taken first (:func:`lock_tenants`).
+
+    A refund whose sale is not posted yet waits (``refund_waiting``) and is posted with its sale. A sale
+    whose customer the hub does not know yet is posted with the box's figure and verified once the
+    customer's enrolment is applied (:func:`verify_sales`, called here for the batch's enrolments).
+
+    Nothing is ever half-posted: a database conflict (:func:`transient`) or a lost connection propagates as
+    it is, for the caller to try the whole transaction again; any other failure of an event's postings
+    raises :class:`PostingFailed` naming the event, and the caller's transaction must not commit.
     """
     pairs = list(events)
     moment = lg.as_utc(now or max((r for _, r in pairs), default=None) or datetime.now(UTC))
@@ -272,37 +356,90 @@ def post_events(
     if not relevant:
         return batch.report
     relevant.sort(key=lambda pair: (pair[0].topic.tenant, pair[0].topic.device, pair[0].envelope.seq))
-    _open_transaction(conn)
+    lock_tenants(conn, (m.topic.tenant for m, _ in relevant))
     p = db.posting
     ids = [m.envelope.id for m, _ in relevant]
     done = {eid for (eid,) in conn.execute(sa.select(p.c.event_id).where(p.c.event_id.in_(ids)))}
+    enrolled: dict[str, set[str]] = defaultdict(set)
+    landed: dict[str, set[tuple[str, str]]] = defaultdict(set)
     for msg, _received in relevant:
         if msg.envelope.id in done:
             continue
         done.add(msg.envelope.id)
         try:
-            with conn.begin_nested():
-                if isinstance(msg.data, wire.SaleData):
-                    _post_sale(batch, msg, msg.data)
-                elif isinstance(msg.data, wire.RefundData):
-                    _post_refund(batch, msg, msg.data)
-                elif isinstance(msg.data, wire.EnrolmentData):
-                    _post_enrolment(batch, msg, msg.data)
-        except (InvalidInput, lg.LedgerError, sa.exc.SQLAlchemyError, KeyError, ValueError) as exc:
-            log.exception("postings of event %s failed; alerted", msg.envelope.id)
-            batch.alert(ALERT_FAILED, msg, f"{type(exc).__name__}: {exc}")
-    if batch.report.alerts:
-        conn.execute(db.alert.insert(), batch.report.alerts)
+            if isinstance(msg.data, wire.SaleData):
+                _post_sale(batch, msg, msg.data)
+                landed[msg.topic.tenant].add((msg.topic.device, msg.data.sale_id))
+            elif isinstance(msg.data, wire.RefundData):
+                _post_refund(batch, msg, msg.data)
+            elif isinstance(msg.data, wire.EnrolmentData):
+                _post_enrolment(batch, msg, msg.data)
+                enrolled[msg.topic.tenant].add(msg.data.customer)
+        except _POSTING_ERRORS as exc:
+            if _retry_whole(exc):
+                raise  # the whole transaction is tried again (a conflict) or later (the database is away)
+            raise _failed(msg, exc) from exc
+    for tenant, sales in sorted(landed.items()):
+        _post_refunds_of(batch, tenant, sales)  # counted in ``refunds`` as they are posted
+    for tenant, loyalty_ids in sorted(enrolled.items()):
+        batch.report.verified += _verify(batch, tenant, sorted(loyalty_ids))
+    batch.flush()
     return batch.report
 
 
-def _open_transaction(conn: Connection) -> None:
-    """Make sure the caller's SQLite transaction has begun: Python's sqlite3 begins one lazily, at the first
-    write, and a SAVEPOINT taken before that would start (and its RELEASE commit) a transaction of its own."""
-    if conn.dialect.name == "sqlite":
-        raw = conn.connection.driver_connection
-        if raw is not None and not raw.in_transaction:
-            conn.exec_driver_sql("BEGIN")
+_POSTING_ERRORS: Final = (InvalidInput, lg.LedgerError, sa.exc.SQLAlchemyError, KeyError, ValueError)
+"""What an event's postings may raise; the database's own trouble among them is told by :func:`_retry_whole`."""
+
+
+def _retry_whole(exc: Exception) -> bool:
+    """Whether ``exc`` is the database's trouble (a conflict, a lost connection) rather than the event's: the
+    whole transaction is then tried again as it is."""
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    return transient(exc) or not isinstance(exc, sa.exc.IntegrityError | sa.exc.DataError)
+
+
+def _guarded(
+    batch: _Batch, tenant: str, device: str, event_id: uuid.UUID, what: str, action: Callable[[], None]
+) -> bool:
+    """Run a deferred posting (a waiting refund, a late verification) in a savepoint: should it fail for
+    its own reasons, it is rolled back whole, alerted ``posting_failed``, and left for the jobs loop to try
+    again; the database's own trouble propagates. Returns whether it was done."""
+    mark = len(batch.report.alerts)
+    try:
+        with batch.conn.begin_nested():
+            action()
+    except _POSTING_ERRORS as exc:
+        if _retry_whole(exc):
+            raise
+        log.exception("%s %s not posted; left for the jobs loop", what, event_id)
+        del batch.report.alerts[mark:]
+        detail = f"{what} not posted ({type(exc).__name__}: {exc}); it stays waiting for the jobs loop to try again"
+        batch.alert_at(ALERT_FAILED, tenant, device, event_id, detail)
+        return False
+    return True
+
+
+def _failed(msg: wire.Message, exc: Exception) -> PostingFailed:
+    log.error("postings of event %s from %s/%s failed: %s", msg.envelope.id, msg.topic.tenant, msg.topic.device, exc)
+    return PostingFailed(
+        frozenset({msg.envelope.id}),
+        f"postings of {msg.envelope.type} event {msg.envelope.id} failed ({type(exc).__name__}: {exc})",
+    )
+
+
+def alert_not_posted(conn: Connection, tenant: str, device: str, event_id: uuid.UUID, detail: str) -> None:
+    """Alert ``posting_failed`` for an event left uncommitted and unacknowledged (its box sends it again)."""
+    conn.execute(
+        db.alert.insert().values(
+            created_at=datetime.now(UTC),
+            kind=ALERT_FAILED,
+            tenant=tenant,
+            device=device,
+            event_id=event_id,
+            detail=f"{detail}; the event was neither committed nor acknowledged: its box sends it again"[:2000],
+        )
+    )
 
 
 def _record(
@@ -374,6 +511,8 @@ class _Figure:
     retailer: int
     verdict: Literal["match", "mismatch", "unverified"]
     detail: str = ""
+    customer_unknown: bool = False
+    """Unverified only because the hub does not know the customer yet: verified when it does."""
 
     @property
     def total(self) -> int:
@@ -385,7 +524,7 @@ def _post_sale(batch: _Batch, msg: wire.Message, sale: wire.SaleData) -> None:
     tenant = msg.topic.tenant
     program = batch.program(tenant)
     store = batch.store(tenant, sale.store)
-    figure = _recompute(batch, msg, sale, program, store)
+    figure = _recompute(batch, tenant, msg.envelope.ts, sale, program, store)
     if figure.verdict == "mismatch":
         batch.report.mismatches += 1
         batch.alert(ALERT_MISMATCH, msg, figure.detail)
@@ -438,43 +577,22 @@ def _post_sale(batch: _Batch, msg: wire.Message, sale: wire.SaleData) -> None:
         hold_points=sale.offline_hold_points,
         verdict=figure.verdict,
     )
+    if figure.customer_unknown:
+        # Its enrolment is likely on its way (through another worker, say): verified when it is applied.
+        batch.conn.execute(
+            _insert(batch.conn, db.posting_unverified)
+            .values(
+                event_id=event_id,
+                tenant=tenant,
+                device=msg.topic.device,
+                customer=sale.customer,
+                data=sale.model_dump(mode="json"),
+                box_ts=msg.envelope.ts,
+                created_at=batch.now,
+            )
+            .on_conflict_do_nothing(index_elements=["event_id"])
+        )
     batch.report.sales += 1
-    _match_late_refunds(batch, msg, sale)
-
-
-def _match_late_refunds(batch: _Batch, msg: wire.Message, sale: wire.SaleData) -> None:
-    """Post the refunds of ``sale`` that reached the hub before it (posted ``unmatched``), now it is posted."""
-    conn = batch.conn
-    p, be, inbox, alert = db.posting, db.business_event, db.inbox, db.alert
-    tenant, device = msg.topic.tenant, msg.topic.device
-    late = conn.execute(
-        sa.select(be.c.event_id, be.c.seq, be.c.box_ts, be.c.data, inbox.c.payload_sha256)
-        .join(p, p.c.event_id == be.c.event_id)
-        .join(inbox, inbox.c.event_id == be.c.event_id)
-        .where(
-            p.c.tenant == tenant,
-            p.c.device == device,
-            p.c.type == "refund",
-            p.c.verdict == "unmatched",
-            p.c.sale_id == sale.sale_id,
-        )
-        .order_by(be.c.seq)
-        .limit(MAX_LATE_REFUNDS_PER_SALE)
-    ).all()
-    for event_id, seq, box_ts, data, sha256 in late:
-        refund = wire.RefundData.model_validate(data)
-        envelope = wire.EnvelopeHeader(
-            v=wire.PROTOCOL_VERSION, id=event_id, seq=int(seq), ts=lg.as_utc(box_ts), device=device, type=refund.TYPE
-        )
-        topic = wire.event_topic(tenant, device, refund.TYPE)
-        conn.execute(sa.delete(p).where(p.c.event_id == event_id))
-        _post_refund(batch, wire.Message(topic, envelope, refund, sha256), refund)
-        conn.execute(
-            sa.update(alert)
-            .where(alert.c.event_id == event_id, alert.c.kind == ALERT_REFUND_UNMATCHED, alert.c.resolved_at.is_(None))
-            .values(resolved_at=batch.now)
-        )
-        log.info("refund %s reached the hub before its sale %s: posted now", refund.refund_id, sale.sale_id)
 
 
 def _hold_post(event_id: uuid.UUID, hold_id: uuid.UUID, at: datetime) -> lg.Transfer:
@@ -509,27 +627,28 @@ def _overdraft(batch: _Batch, msg: wire.Message, refused: lg.Transfer) -> None:
 
 
 def _recompute(
-    batch: _Batch, msg: wire.Message, sale: wire.SaleData, program: PointsProgram, store: _StoreFacts
+    batch: _Batch, tenant: str, box_ts: datetime, sale: wire.SaleData, program: PointsProgram, store: _StoreFacts
 ) -> _Figure:
     """The hub's figure for the sale's points, or the box's figure when the hub cannot price the sale."""
 
-    def box_figure(reason: str) -> _Figure:
+    def box_figure(reason: str, customer_unknown: bool = False) -> _Figure:
         distributor, retailer = allocate(sale.points_earned, program.funding.weights)
-        return _Figure(distributor, retailer, "unverified", f"box {sale.points_earned}, hub unverified: {reason}")
+        detail = f"box {sale.points_earned}, hub unverified: {reason}"
+        return _Figure(distributor, retailer, "unverified", detail, customer_unknown)
 
     version = sale.promotion_set_version
     if version is None:
         return box_figure("the sale names no promotion_set_version")
-    promotions = _promotion_set(batch, msg.topic.tenant, sale.store, version)
+    promotions = _promotion_set(batch, tenant, sale.store, version)
     if isinstance(promotions, str):
         return box_figure(promotions)
     jurisdiction = _jurisdiction(batch, store.jurisdiction)
     if isinstance(jurisdiction, str):
         return box_figure(jurisdiction)
     assert sale.customer is not None
-    customer = _customer(batch.conn, msg.topic.tenant, sale.customer, program, sale.points_redeemed)
+    customer = _customer(batch.conn, tenant, sale.customer, program, sale.points_redeemed)
     if customer is None:
-        return box_figure(f"customer {sale.customer} is not known at the hub yet")
+        return box_figure(f"customer {sale.customer} is not known at the hub yet", customer_unknown=True)
     lines: list[BasketLine] = []
     for no, line in enumerate(sale.lines, start=1):
         if line.category is None or line.tax_category is None:
@@ -559,7 +678,7 @@ def _recompute(
             program,
             promotions,
             jurisdiction,
-            msg.envelope.ts,
+            box_ts,
             redeem_points=sale.points_redeemed,
         )
     except (InvalidInput, ValueError) as exc:
@@ -652,6 +771,64 @@ def _customer(conn: Connection, tenant: str, loyalty_id: str, program: PointsPro
     )
 
 
+# --- sales verified late --------------------------------------------------------------------------------
+
+
+def verify_sales(
+    conn: Connection, tenant: str, *, now: datetime | None = None, limit: int = VERIFY_BATCH_MAX
+) -> PostingReport:
+    """Verify the tenant's sales posted before their customer was known, now that it is (at most
+    ``limit``, oldest first; run it again until ``verified`` is 0). The jobs loop runs it every round; the
+    ingest verifies a customer's sales as soon as their enrolment is posted.
+
+    The hub's recomputation of each sale gives its verdict, as it would have at once: ``match``, or
+    ``mismatch`` with the usual ``points_mismatch`` alert naming both figures (the box's figure stays posted,
+    and the difference is for staff to adjust), or ``unverified`` with its new reason."""
+    if not 1 <= limit <= VERIFY_BATCH_MAX:
+        raise InvalidInput("limit", f"must be 1 to {VERIFY_BATCH_MAX}")
+    batch = _Batch(conn, lg.as_utc(now or datetime.now(UTC)))
+    lock_tenants(conn, [tenant])
+    batch.report.verified = _verify(batch, tenant, None, limit)
+    batch.flush()
+    return batch.report
+
+
+def _verify(batch: _Batch, tenant: str, loyalty_ids: Sequence[str] | None, limit: int = VERIFY_BATCH_MAX) -> int:
+    """Recompute the unverified sales of ``loyalty_ids`` (every customer the hub now knows when None)."""
+    conn, u, c, p = batch.conn, db.posting_unverified, db.customer, db.posting
+    query = (
+        sa.select(u)
+        .join(c, sa.and_(c.c.tenant == u.c.tenant, c.c.loyalty_id == u.c.customer))
+        .where(u.c.tenant == tenant)
+        .order_by(u.c.box_ts, u.c.event_id)
+        .limit(limit)
+    )
+    if loyalty_ids is not None:
+        query = query.where(u.c.customer.in_(loyalty_ids))
+    rows = conn.execute(query).all()
+
+    def verify(row: Any) -> None:
+        sale = wire.SaleData.model_validate(row.data)
+        program = batch.program(tenant)
+        figure = _recompute(batch, tenant, lg.as_utc(row.box_ts), sale, program, batch.store(tenant, sale.store))
+        if figure.verdict == "mismatch":
+            batch.report.mismatches += 1
+            detail = (
+                f"box {sale.points_earned}, hub {figure.total}: found once the customer was known at the hub; "
+                "the box's figure stays posted"
+            )
+            batch.alert_at(ALERT_MISMATCH, tenant, row.device, row.event_id, detail)
+        elif figure.verdict == "unverified":
+            batch.report.unverified += 1
+            batch.alert_at(ALERT_UNVERIFIED, tenant, row.device, row.event_id, figure.detail)
+        conn.execute(sa.update(p).where(p.c.event_id == row.event_id).values(verdict=figure.verdict))
+        conn.execute(sa.delete(u).where(u.c.event_id == row.event_id))
+
+    return sum(
+        _guarded(batch, tenant, row.device, row.event_id, "verification of sale", partial(verify, row)) for row in rows
+    )
+
+
 # --- refunds ----------------------------------------------------------------------------------------------
 
 
@@ -667,21 +844,34 @@ def _post_refund(batch: _Batch, msg: wire.Message, refund: wire.RefundData) -> N
     returned = sum(t.points for t in refund.tenders)
     if sale is None:
         if refund.points_reversed or returned or refund.customer is not None:
+            s = db.sale
+            landed = conn.execute(
+                sa.select(s.c.event_id).where(
+                    s.c.tenant == tenant, s.c.device == msg.topic.device, s.c.sale_id == refund.sale_id
+                )
+            ).first()
+            if landed is None:
+                # Its sale is not here yet (another worker has it, or it is still on its way): posted with it.
+                conn.execute(
+                    _insert(conn, db.refund_waiting)
+                    .values(
+                        event_id=msg.envelope.id,
+                        tenant=tenant,
+                        device=msg.topic.device,
+                        sale_id=refund.sale_id,
+                        box_ts=msg.envelope.ts,
+                        created_at=batch.now,
+                    )
+                    .on_conflict_do_nothing(index_elements=["event_id"])
+                )
+                batch.report.refunds_waiting += 1
+                return
             batch.alert(
                 ALERT_REFUND_UNMATCHED,
                 msg,
                 f"refund {refund.refund_id} names sale {refund.sale_id}, which the hub never posted with a customer",
             )
-        _record(
-            batch,
-            msg,
-            kind="refund",
-            store=store,
-            customer=refund.customer,
-            program=None,
-            sale_id=refund.sale_id,
-            verdict="unmatched",
-        )
+        _record(batch, msg, kind="refund", store=store, customer=refund.customer, program=None, verdict="unmatched")
         return
     sale_event = sale.event_id
     earn_ids = [lg.derived_id(sale_event, "earn", funder) for funder in (lg.DISTRIBUTOR, sale.retailer)]
@@ -753,6 +943,86 @@ def _post_refund(batch: _Batch, msg: wire.Message, refund: wire.RefundData) -> N
         redeemed_points=returned - give_back,
     )
     batch.report.refunds += 1
+
+
+def _waiting(tenant: str) -> Any:
+    """The tenant's waiting refunds with their stored events, oldest first, at most :data:`WAITING_REFUNDS_MAX`."""
+    w, be = db.refund_waiting, db.business_event
+    return (
+        sa.select(be, w.c.sale_id.label("waits_for"))
+        .join(be, be.c.event_id == w.c.event_id)
+        .where(w.c.tenant == tenant)
+        .order_by(w.c.box_ts, w.c.event_id)
+        .limit(WAITING_REFUNDS_MAX)
+    )
+
+
+def _post_refunds_of(batch: _Batch, tenant: str, sales: set[tuple[str, str]]) -> int:
+    """Post the refunds that waited for these just-posted sales (``(device, sale_id)``); how many."""
+    w = db.refund_waiting
+    sale_ids = sorted({sale_id for _device, sale_id in sales})
+    rows = batch.conn.execute(_waiting(tenant).where(w.c.sale_id.in_(sale_ids))).all()
+    return sum(_post_waiting(batch, row) for row in rows if (row.device, row.waits_for) in sales)
+
+
+def _post_landed_refunds(batch: _Batch, tenant: str) -> int:
+    """Post the waiting refunds whose sale has landed since (with a customer or without); how many."""
+    w, s = db.refund_waiting, db.sale
+    landed = sa.exists().where(s.c.tenant == w.c.tenant, s.c.device == w.c.device, s.c.sale_id == w.c.sale_id)
+    return sum(_post_waiting(batch, row) for row in batch.conn.execute(_waiting(tenant).where(landed)).all())
+
+
+def _post_waiting(batch: _Batch, row: Any) -> bool:
+    def post() -> None:
+        batch.conn.execute(sa.delete(db.refund_waiting).where(db.refund_waiting.c.event_id == row.event_id))
+        msg = _stored_message(row)
+        assert isinstance(msg.data, wire.RefundData)
+        _post_refund(batch, msg, msg.data)
+
+    return _guarded(batch, row.tenant, row.device, row.event_id, "waiting refund", post)
+
+
+def _stored_message(row: Any) -> wire.Message:
+    """A box event as ``business_event`` keeps it (the envelope's fields and the data)."""
+    data = wire.RefundData.model_validate(row.data)
+    # Validated when it arrived: a stored envelope is not validated again.
+    envelope = wire.EnvelopeHeader.model_construct(
+        v=wire.PROTOCOL_VERSION,
+        id=row.event_id,
+        seq=row.seq,
+        ts=lg.as_utc(row.box_ts),
+        device=row.device,
+        type=row.type,
+    )
+    return wire.Message(wire.event_topic(row.tenant, row.device, row.type), envelope, data, "")
+
+
+def sweep_waiting_refunds(conn: Connection, tenant: str, *, now: datetime | None = None) -> PostingReport:
+    """The jobs loop's pass over the tenant's waiting refunds: those whose sale has landed are posted (or,
+    the sale having no customer, alerted ``refund_unmatched``); those waiting longer than
+    :data:`REFUND_WAIT_MAX` are alerted ``refund_unmatched`` once, and go on waiting for their sale."""
+    batch = _Batch(conn, lg.as_utc(now or datetime.now(UTC)))
+    lock_tenants(conn, [tenant])
+    w = db.refund_waiting
+    _post_landed_refunds(batch, tenant)
+    stale = conn.execute(
+        sa.select(w)
+        .where(w.c.tenant == tenant, w.c.alerted_at.is_(None), w.c.created_at < batch.now - REFUND_WAIT_MAX)
+        .order_by(w.c.created_at, w.c.event_id)
+        .limit(WAITING_REFUNDS_MAX)
+    ).all()
+    for row in stale:
+        batch.alert_at(
+            ALERT_REFUND_UNMATCHED,
+            tenant,
+            row.device,
+            row.event_id,
+            f"refund names sale {row.sale_id}, which the hub has not received in {REFUND_WAIT_MAX}; "
+            "the refund is posted if the sale arrives",
+        )
+        conn.execute(sa.update(w).where(w.c.event_id == row.event_id).values(alerted_at=batch.now))
+    batch.flush()
+    return batch.report
 
 
 def _posted_and_reversed(
@@ -917,6 +1187,7 @@ def record_purchase(
     if not retailer or retailer == lg.DISTRIBUTOR:
         raise InvalidInput("retailer", "name the retailer that bought")
     moment = lg.as_utc(now or datetime.now(UTC))
+    lock_tenants(conn, [tenant])  # the merchant issuance account is the ingest's too
     rules = _merchant_program(conn, tenant, moment)
     points = amount_minor // rules.purchase_per_minor * rules.purchase_points
     if points:
@@ -950,6 +1221,7 @@ def award_targets(conn: Connection, tenant: str, period: str, *, now: datetime |
     """
     start, end = _period_bounds(period)
     moment = lg.as_utc(now or datetime.now(UTC))
+    lock_tenants(conn, [tenant])  # the merchant issuance account is the ingest's too
     rules = _merchant_program(conn, tenant, moment)
     if not rules.targets:
         return []

@@ -27,7 +27,6 @@ DATE_SENSITIVE: Final = frozenset(
         "tests/core/test_tiers.py",
         "tests/edge_agent/test_customers.py",  # enrolment date, birth dates
         "tests/edge_agent/test_stock.py",  # report periods
-        "tests/edge_agent/test_offline.py",
         "tests/hub/test_customers.py",  # tiers, history
         "tests/hub/test_erp_sync.py",
         "tests/hub/test_erp_tryton.py",  # the ERP company's "today"

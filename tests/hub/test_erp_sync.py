@@ -416,12 +416,8 @@ def _tryton_fixtures() -> Any:
 
 
 @pytest.fixture(scope="module")
-def tryton(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Any]:
-    ts = _tryton_fixtures()
-    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
-    cache_dir = Path(cache.mkdir("mostrador-tryton")) if cache is not None else None
-    template = ts.cached_template(tmp_path_factory.mktemp("tryton-template"), cache_dir)
-    with ts.TrytonServer(template) as server:
+def tryton(tryton_template: Any) -> Iterator[Any]:
+    with _tryton_fixtures().TrytonServer(tryton_template) as server:
         yield server
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,19 +28,11 @@ from tests.hub.tryton_server import (
     DATABASE,
     Template,
     TrytonServer,
-    cached_template,
 )
 
 pytestmark = pytest.mark.erp
 
 POLL_DEADLINE_S = 5.0
-
-
-@pytest.fixture(scope="session")
-def tryton_template(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Template:
-    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
-    cache_dir = Path(cache.mkdir("mostrador-tryton")) if cache is not None else None
-    return cached_template(tmp_path_factory.mktemp("tryton-template"), cache_dir)
 
 
 @pytest.fixture(scope="module")

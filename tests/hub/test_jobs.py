@@ -3,6 +3,10 @@ the network's customers, once per change."""
 
 from __future__ import annotations
 
+import argparse
+import logging
+import signal
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -11,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from core import identity, wire
-from hub import db, network
+from hub import db, jobs, network
 from hub.config_publish import read_retained
 from hub.ingest import Incoming, apply_batch
 from hub.jobs import HubJobs
@@ -99,3 +103,39 @@ def test_a_member_enrolled_at_one_store_reaches_every_box_with_its_store_setting
     assert name == "Rosa Flores"
     # Nothing changed: nothing is sent again.
     assert jobs.run_once().published == 0
+
+
+def test_the_jobs_process_waits_for_a_broker_that_is_not_up_yet_instead_of_exiting(
+    hub_engine: sa.Engine, broker: MosquittoServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    setup(hub_engine)
+    broker.kill()
+    monkeypatch.setattr(jobs, "CONNECT_RETRY_MIN_S", 0.1)
+    monkeypatch.setattr(jobs, "CONNECT_RETRY_MAX_S", 0.4)
+    caplog.set_level(logging.WARNING, logger="hub.jobs")
+    args = argparse.Namespace(
+        tenant=TENANT,
+        every_s=1.0,
+        once=True,
+        box_kinds="settings",
+        no_promotions=True,
+        mqtt_host="127.0.0.1",
+        mqtt_port=broker.port,
+        mqtt_user=broker.hub.username,
+    )
+    late_start = threading.Timer(1.5, broker.start)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    late_start.start()
+    try:
+        status = jobs.run_cli(hub_engine, args, broker.hub.password)
+    finally:
+        late_start.join()
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert status == 0
+    retries = [r.getMessage() for r in caplog.records if "broker not reached" in r.getMessage()]
+    assert len(retries) >= 2, retries
+    assert "attempt 1" in retries[0] and "attempt 2" in retries[1]
+    with hub_engine.connect() as conn:  # the round ran once the broker was up: box-1 got its settings
+        versions = conn.execute(sa.select(db.config_version).where(db.config_version.c.device == "box-1")).all()
+    assert versions

@@ -3,11 +3,15 @@ retailers, recomputed points, replays, refunds, offline holds, and the merchant 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -15,6 +19,7 @@ from sqlalchemy.engine import Engine
 from core import identity, wire
 from core.errors import InvalidInput
 from hub import customers, db, network, postings
+from hub import ingest as hub_ingest
 from hub import ledger as lg
 from hub import ledger_reports as rep
 from hub.ingest import Incoming, apply_batch
@@ -245,32 +250,137 @@ def _event_of(engine: Engine, sale_id: str) -> uuid.UUID:
     return found
 
 
-def test_a_refund_of_a_sale_the_hub_never_posted_is_alerted(engine: Engine) -> None:
+def test_a_refund_whose_sale_never_comes_waits_then_is_alerted_once(engine: Engine) -> None:
     ghost = sale("store-a", ANA, earned=15, sale_id="never-sent")
     ingest(engine, message("box-a", refund(ghost, reversed_points=15)))
+    assert alerts(engine) == [] and waiting(engine) == ["never-sent"]
+    with engine.begin() as conn:
+        postings.sweep_waiting_refunds(conn, TENANT, now=T0 + timedelta(hours=1))
+    assert alerts(engine) == []
+    for hours in (1, 2):  # once past the wait, alerted once; it goes on waiting for its sale
+        with engine.begin() as conn:
+            postings.sweep_waiting_refunds(conn, TENANT, now=T0 + postings.REFUND_WAIT_MAX + timedelta(hours=hours))
     assert [kind for kind, _ in alerts(engine)] == ["refund_unmatched"]
+    assert "never-sent" in alerts(engine)[0][1] and waiting(engine) == ["never-sent"]
 
 
-def test_a_refund_that_reaches_the_hub_before_its_sale_is_posted_when_the_sale_arrives(engine: Engine) -> None:
+def test_a_refund_of_a_sale_that_had_no_customer_is_alerted_at_once(engine: Engine) -> None:
+    anonymous = sale("store-a", None)
+    ingest(engine, message("box-a", anonymous))
+    ingest(engine, message("box-a", refund(anonymous.model_copy(update={"customer": ANA}), reversed_points=15)))
+    assert [kind for kind, _ in alerts(engine)] == ["refund_unmatched"] and waiting(engine) == []
+
+
+def test_a_refund_that_arrives_before_its_sale_is_posted_when_the_sale_lands(engine: Engine) -> None:
     enrol(engine, ANA)
-    paid = sale("store-a", ANA, earned=15, redeemed=10, amount=11_000)
-    sold = message("box-a", paid)  # committed first at the box, but lost with a killed hub and sent again later
-    ingest(engine, message("box-a", refund(paid, reversed_points=15, returned_points=10)))
-    assert [kind for kind, _ in alerts(engine)] == ["refund_unmatched"]
-    ingest(engine, sold)
-    # The sale's points earned are taken back and its points paid given back: as if both came in order.
-    assert posted(engine, ANA) == 0 and posted(engine, "shop-a", lg.Kind.RETAILER) == 0
+    paid = sale("store-b", ANA, earned=4, redeemed=10, amount=4_000)
+    sale_msg = message("box-b", paid)
+    refund_msg = message("box-b", refund(paid, reversed_points=2, returned_points=5))
+    ingest(engine, refund_msg)  # another worker still has the sale
+    assert alerts(engine) == [] and waiting(engine) == [paid.sale_id]
+    ingest(engine, sale_msg)
+    assert alerts(engine) == [] and waiting(engine) == []
+    assert posted(engine, ANA) == 4 - 10 - 2 + 5 and posted(engine, "shop-b", lg.Kind.RETAILER) == 5
     with engine.connect() as conn:
-        p = db.posting
-        verdicts = conn.execute(sa.select(p.c.type, p.c.verdict, p.c.hub_points).where(p.c.type != "enrolment")).all()
-        unresolved = conn.execute(
-            sa.select(sa.func.count()).select_from(db.alert).where(db.alert.c.resolved_at.is_(None))
-        ).scalar_one()
-    assert sorted(tuple(v) for v in verdicts) == [("refund", "posted", 15), ("sale", "match", 15)]
-    assert unresolved == 0
-    ingest(engine, sold)  # replayed again: nothing changes
-    assert posted(engine, ANA) == 0
+        row = conn.execute(sa.select(db.posting).where(db.posting.c.type == "refund")).one()
+    assert (row.sale_id, row.hub_points, row.redeemed_points, row.customer) == (paid.sale_id, 2, 5, ANA)
+    ingest(engine, refund_msg, sale_msg)  # replays change nothing
+    assert posted(engine, ANA) == -3
     check(engine)
+
+
+def test_a_waiting_refund_is_posted_by_the_jobs_sweep_when_its_sale_landed_meanwhile(engine: Engine) -> None:
+    enrol(engine, ANA)
+    first = sale("store-a", ANA, earned=15)
+    ingest(engine, message("box-a", refund(first, reversed_points=15)))
+    # The sale committed by another worker without seeing the waiting refund (the sweep catches that).
+    with engine.begin() as conn:
+        conn.execute(sa.update(db.refund_waiting).values(sale_id="elsewhere"))
+    ingest(engine, message("box-a", first))
+    with engine.begin() as conn:
+        conn.execute(sa.update(db.refund_waiting).values(sale_id=first.sale_id))
+        assert postings.sweep_waiting_refunds(conn, TENANT, now=T0).refunds == 1
+    assert posted(engine, ANA) == 0 and waiting(engine) == []
+    check(engine)
+
+
+def waiting(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(db.refund_waiting.c.sale_id)).scalars())
+
+
+def unverified(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(db.posting_unverified.c.customer)).scalars())
+
+
+def sale_verdict(engine: Engine, sale_id: str) -> str:
+    with engine.connect() as conn:
+        found: str = conn.execute(
+            sa.select(db.posting.c.verdict).where(db.posting.c.sale_id == sale_id, db.posting.c.type == "sale")
+        ).scalar_one()
+    return found
+
+
+def test_a_first_sale_posted_before_its_enrolment_is_verified_when_the_enrolment_lands(engine: Engine) -> None:
+    first = sale("store-a", ANA, earned=15)
+    ingest(engine, message("box-a", first))  # the enrolment went to the other worker
+    assert [kind for kind, _ in alerts(engine)] == ["points_unverified"] and unverified(engine) == [ANA]
+    assert sale_verdict(engine, first.sale_id) == "unverified"
+    enrol(engine, ANA)
+    assert sale_verdict(engine, first.sale_id) == "match" and unverified(engine) == []
+    assert [kind for kind, _ in alerts(engine)] == ["points_unverified"] and posted(engine, ANA) == 15
+
+
+def test_a_first_sale_verified_late_with_other_points_raises_the_usual_mismatch(engine: Engine) -> None:
+    first = sale("store-a", ANA, earned=99)
+    ingest(engine, message("box-a", first))
+    enrol(engine, ANA)
+    assert sale_verdict(engine, first.sale_id) == "mismatch" and unverified(engine) == []
+    kinds = [kind for kind, _ in alerts(engine)]
+    assert kinds == ["points_unverified", "points_mismatch"]
+    assert alerts(engine)[1][1].startswith("box 99, hub 15")
+    assert posted(engine, ANA) == 99  # the box's figure stays posted, flagged for staff
+    check(engine)
+
+
+def test_the_jobs_loop_verifies_sales_whose_customer_arrived_by_another_path(engine: Engine) -> None:
+    first = sale("store-a", ANA, earned=15)
+    ingest(engine, message("box-a", first))
+    with engine.begin() as conn:  # the customer came in, but not through an enrolment posted here
+        network_enrol = wire.EnrolmentData(
+            customer=ANA, store="store-a", fields=wire.CustomerFields(name="Ana", sticker=ANA)
+        )
+        conn.execute(
+            sa.insert(db.inbox).values(
+                event_id=uuid.uuid4(),
+                tenant=TENANT,
+                device="box-a",
+                seq=999,
+                type="enrolment",
+                payload_sha256="0" * 64,
+                box_ts=T0,
+                received_at=T0,
+            )
+        )
+        event_id = conn.execute(sa.select(db.inbox.c.event_id).where(db.inbox.c.seq == 999)).scalar_one()
+        conn.execute(
+            sa.insert(db.business_event).values(
+                event_id=event_id,
+                tenant=TENANT,
+                device="box-a",
+                seq=999,
+                type="enrolment",
+                store="store-a",
+                data=network_enrol.model_dump(mode="json"),
+                box_ts=T0,
+                received_at=T0,
+            )
+        )
+        customers.apply_events(conn, TENANT, now=T0)
+        assert postings.verify_sales(conn, TENANT, now=T0).verified == 1
+        assert postings.verify_sales(conn, TENANT, now=T0).verified == 0
+    assert sale_verdict(engine, first.sale_id) == "match" and unverified(engine) == []
 
 
 def test_an_offline_redemption_is_held_within_the_allowance_then_posted(engine: Engine) -> None:
@@ -356,3 +466,206 @@ def test_a_target_is_awarded_once_per_retailer_and_period(engine: Engine) -> Non
         assert postings.merchant_balance(conn, TENANT, "shop-b") == 0
         with pytest.raises(InvalidInput, match="period"):
             postings.award_targets(conn, TENANT, "2026-13")
+
+
+def event_id_of(item: Incoming) -> uuid.UUID:
+    found, _seq = wire.peek_id(item.payload)
+    assert found is not None
+    return found
+
+
+def deadlock() -> sa.exc.OperationalError:
+    return sa.exc.OperationalError(
+        "INSERT INTO ledger_account", {}, psycopg.errors.DeadlockDetected('deadlock detected in "ledger_account"')
+    )
+
+
+def test_a_batch_that_meets_a_deadlock_is_tried_again_and_commits_with_its_postings(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    enrol(engine, ANA)
+    real = postings._post_sale
+    tries: list[uuid.UUID] = []
+
+    def deadlocked_twice(batch: Any, msg: wire.Message, data: wire.SaleData) -> None:
+        tries.append(msg.envelope.id)
+        if len(tries) <= 2:
+            raise deadlock()
+        real(batch, msg, data)
+
+    monkeypatch.setattr(postings, "_post_sale", deadlocked_twice)
+    monkeypatch.setattr(hub_ingest, "CONFLICT_RETRY_MIN_S", 0.001)
+    result = hub_ingest.commit_batch(engine, [message("box-a", sale("store-a", ANA, earned=15))])
+    assert result.committed == 1 and len(tries) == 3
+    assert posted(engine, ANA) == 15 and alerts(engine) == []
+    check(engine)
+
+
+def test_a_batch_still_deadlocked_after_its_retries_is_left_uncommitted_for_the_worker_to_retry(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    enrol(engine, ANA)
+
+    def always_deadlocked(batch: Any, msg: wire.Message, data: wire.SaleData) -> None:
+        raise deadlock()
+
+    monkeypatch.setattr(postings, "_post_sale", always_deadlocked)
+    monkeypatch.setattr(hub_ingest, "CONFLICT_RETRY_MIN_S", 0.001)
+    item = message("box-a", sale("store-a", ANA, earned=15))
+    with pytest.raises(sa.exc.OperationalError, match="deadlock"):
+        hub_ingest.commit_batch(engine, [item])
+    with engine.connect() as conn:  # nothing of it committed: the worker keeps the batch, unacknowledged
+        assert conn.execute(sa.select(db.inbox).where(db.inbox.c.event_id == event_id_of(item))).first() is None
+        assert conn.execute(sa.select(db.posting).where(db.posting.c.type == "sale")).first() is None
+    assert alerts(engine) == []
+
+
+def test_an_event_whose_postings_fail_is_neither_committed_nor_acked_and_goes_in_when_sent_again(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    enrol(engine, ANA)
+    bad = message("box-a", sale("store-a", ANA, earned=15))
+    good = message("box-a", sale("store-a", ANA, earned=15))
+    real = postings._post_sale
+
+    def broken_for_one(batch: Any, msg: wire.Message, data: wire.SaleData) -> None:
+        if msg.envelope.id == event_id_of(bad):
+            raise lg.LedgerError("injected: the ledger cannot take this sale now")
+        real(batch, msg, data)
+
+    monkeypatch.setattr(postings, "_post_sale", broken_for_one)
+    result = hub_ingest.commit_batch(engine, [bad, good])
+    assert {a.id: a.status for a in result.acks[TENANT, "box-a"]} == {event_id_of(good): "committed"}
+    with engine.connect() as conn:
+        seen = set(conn.execute(sa.select(db.inbox.c.event_id)).scalars())
+        assert event_id_of(bad) not in seen and event_id_of(good) in seen
+        assert conn.execute(sa.select(db.sale).where(db.sale.c.event_id == event_id_of(bad))).first() is None
+    assert posted(engine, ANA) == 15
+    [(kind, detail)] = alerts(engine)
+    assert kind == "posting_failed" and "injected" in detail and "sends it again" in detail
+    monkeypatch.setattr(postings, "_post_sale", real)
+    again = hub_ingest.commit_batch(engine, [bad])  # the box sends it again
+    assert [a.status for a in again.acks[TENANT, "box-a"]] == ["committed"]
+    assert posted(engine, ANA) == 30
+    check(engine)
+
+
+def test_two_workers_posting_for_the_same_new_tenant_lose_no_posting(
+    engine: Engine, hub_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("concurrent transactions that can deadlock: PostgreSQL (SQLite has one writer at a time)")
+    carla, dora = identity.make(PREFIX, 3), identity.make(PREFIX, 4)
+    with engine.begin() as conn:  # the tenant's programs are known, none of its ledger accounts exist yet
+        postings.tenant_program(conn, TENANT, now=T0)
+    # Worker 1: a sale then an enrolment; worker 2: an enrolment then a sale: each takes the consumer and the
+    # merchant program's issuance accounts in the other order.
+    one = [message("box-a", sale("store-a", ANA, earned=15))]
+    one.append(message("box-a", enrolment(BEA, "store-a")))
+    two = [message("box-b", enrolment(carla, "store-b"))]
+    two.append(message("box-b", sale("store-b", dora, earned=24, amount=16_000)))
+    # Both workers hold the accounts of their first postings before either goes on (at most 2 s: a worker
+    # that has to wait for the other's transaction cannot reach this point meanwhile).
+    together = threading.Barrier(2, timeout=2.0)
+    real = lg.apply_transfers
+    first_call: set[int] = set()
+
+    def apply_then_meet(*args: Any, **kwargs: Any) -> list[lg.TransferResult]:
+        results = real(*args, **kwargs)
+        if threading.get_ident() not in first_call:
+            first_call.add(threading.get_ident())
+            with contextlib.suppress(threading.BrokenBarrierError):
+                together.wait()
+        return results
+
+    monkeypatch.setattr(lg, "apply_transfers", apply_then_meet)
+    outcomes: dict[str, hub_ingest.BatchResult | BaseException] = {}
+
+    def worker(name: str, batch: list[Incoming]) -> Callable[[], None]:
+        def run() -> None:
+            own = db.make_engine(hub_db_url)  # its own connection pool, as a separate worker process has
+            try:
+                outcomes[name] = hub_ingest.commit_batch(own, batch)
+            except BaseException as exc:  # reported by the assertion below
+                outcomes[name] = exc
+            finally:
+                own.dispose()
+
+        return run
+
+    threads = [threading.Thread(target=worker(n, b)) for n, b in (("one", one), ("two", two))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert all(isinstance(o, hub_ingest.BatchResult) and o.committed == 2 for o in outcomes.values()), outcomes
+    with engine.connect() as conn:
+        posted_events = set(conn.execute(sa.select(db.posting.c.event_id)).scalars())
+        rules = postings.merchant_rules(conn, TENANT)
+        merchant = [postings.merchant_balance(conn, TENANT, shop) for shop in ("shop-a", "shop-b")]
+    assert posted_events == {event_id_of(i) for i in one + two}
+    assert "posting_failed" not in [kind for kind, _ in alerts(engine)]
+    assert (posted(engine, ANA), posted(engine, dora)) == (15, 24)
+    assert merchant == [rules.enrolment_points] * 2
+    check(engine)
+
+
+def enrolment(customer: str, store: str) -> wire.EnrolmentData:
+    return wire.EnrolmentData(
+        customer=customer, store=store, fields=wire.CustomerFields(name="Cliente", sticker=customer)
+    )
+
+
+def test_two_workers_sharing_customers_events_verify_every_first_sale_and_match_every_refund(
+    engine: Engine, hub_db_url: str
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("concurrent transactions: PostgreSQL (SQLite has one writer at a time)")
+    members = [identity.make(PREFIX, 100 + n) for n in range(12)]
+    enrolments = [message("box-a", enrolment(m, "store-a")) for m in members]
+    firsts = [sale("store-b", m, earned=15) for m in members]
+    sales = [message("box-b", s) for s in firsts]
+    refunds = [message("box-b", refund(s, reversed_points=15)) for s in firsts]
+    # The shared subscription hands a customer's enrolment and refund to one worker, their sale to the other.
+    # First, worker one has refunds of sales worker two has not seen yet, while worker two has sales whose
+    # enrolment worker one has not seen yet; then both go on at the same time with the rest.
+    half = len(members) // 2
+    one = ([refunds[:half]], [enrolments[half:], enrolments[:half]])
+    two = ([sales[half:]], [sales[:half], refunds[half:]])
+    first_part_done = threading.Barrier(2, timeout=30)
+    acks: list[wire.AckResult] = []
+    errors: list[BaseException] = []
+
+    def worker(parts: tuple[list[list[Incoming]], list[list[Incoming]]]) -> None:
+        own = db.make_engine(hub_db_url)  # its own connections, as a separate worker process has
+        try:
+            for n, batches in enumerate(parts):
+                if n:
+                    first_part_done.wait()
+                for batch in batches:
+                    result = hub_ingest.commit_batch(own, batch)
+                    acks.extend(a for results in result.acks.values() for a in results)
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+        finally:
+            own.dispose()
+
+    threads = [threading.Thread(target=worker, args=(parts,)) for parts in (one, two)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    everything = enrolments + sales + refunds
+    assert sorted(a.status for a in acks) == ["committed"] * len(everything)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(db.posting.c.event_id, db.posting.c.type, db.posting.c.verdict)).all()
+        left_unverified = conn.execute(sa.select(db.posting_unverified)).all()
+        left_waiting = conn.execute(sa.select(db.refund_waiting)).all()
+    assert {r.event_id for r in rows} == {event_id_of(i) for i in everything}
+    assert sorted(r.verdict for r in rows if r.type == "sale") == ["match"] * len(members)
+    assert (left_unverified, left_waiting) == ([], [])
+    kinds = {kind for kind, _ in alerts(engine)}
+    assert not kinds & {"posting_failed", "refund_unmatched", "points_mismatch"}, alerts(engine)
+    assert [posted(engine, m) for m in members] == [0] * len(members)  # each sale's points taken back
+    check(engine)

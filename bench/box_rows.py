@@ -3,7 +3,8 @@
 :func:`counter_box` opens a box's store with the demo defaults, a member with points and stock high enough
 that no sale raises an alert or a reorder, and the box's real services (:func:`edge_agent.counter_sim.
 simulated_counter`). :func:`ring_up` is one small-shop ticket at its checkout. :func:`sale_rows` reads back
-what a sale's transaction wrote (the sale, its lines, the stock changes and movements, the outbox rows) and
+what a sale's transaction wrote (the sale, its lines, the stock changes and movements, the customer's points
+journal, the outbox rows) and
 :class:`PlainBox` writes the same rows with nothing but ``sqlite3`` into the box's whole schema, one
 transaction per sale: the floor the checkout path is compared with.
 """
@@ -86,6 +87,7 @@ class SaleRows:
     sale: tuple[Any, ...]
     lines: list[tuple[Any, ...]]
     movements: list[tuple[Any, ...]]
+    journal: list[tuple[Any, ...]]
     outbox: list[tuple[Any, ...]]
 
 
@@ -99,18 +101,22 @@ LINE_COLUMNS: Final = (
 
 
 def sale_rows(store: Store, sale_id: str) -> SaleRows:
-    """The rows the checkout wrote for ``sale_id`` (the outbox rows are those of its transaction)."""
+    """The rows the checkout wrote for ``sale_id`` (journal and outbox rows: those of its transaction)."""
     conn = store.conn
     pk, *sale = conn.execute(f"SELECT id, {SALE_COLUMNS} FROM sale WHERE sale_id = ?", (sale_id,)).fetchone()
     lines = conn.execute(f"SELECT {LINE_COLUMNS} FROM sale_line WHERE sale_pk = ? ORDER BY line_no", (pk,)).fetchall()
     movements = conn.execute(
         "SELECT sku, delta, on_hand_after, reason, ref, at FROM stock_movement WHERE ref = ? ORDER BY id", (sale_id,)
     ).fetchall()
+    journal = conn.execute(
+        "SELECT seq, loyalty_id, redeemed, earned, created_at FROM points_journal WHERE created_at = ? ORDER BY seq",
+        (sale[5],),
+    ).fetchall()
     outbox = conn.execute(
         "SELECT seq, event_id, type, topic, payload, created_at FROM outbox WHERE created_at = ? ORDER BY seq",
         (sale[5],),
     ).fetchall()
-    return SaleRows(tuple(sale), lines, movements, outbox)
+    return SaleRows(tuple(sale), lines, movements, journal, outbox)
 
 
 class PlainBox:
@@ -149,6 +155,10 @@ class PlainBox:
                 "INSERT INTO stock_movement (sku, delta, on_hand_after, reason, ref, at) VALUES (?, ?, ?, ?, ?, ?)",
                 (sku, delta, after, reason, ref, at),
             )
+        conn.executemany(
+            "INSERT INTO points_journal (seq, loyalty_id, redeemed, earned, created_at) VALUES (?, ?, ?, ?, ?)",
+            rows.journal,
+        )
         conn.executemany(
             "INSERT INTO outbox (seq, event_id, type, topic, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)",
             rows.outbox,

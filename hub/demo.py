@@ -248,7 +248,7 @@ def run(seconds: float, workdir: Path, console: Console) -> int:
             for i, (name, rate) in enumerate(BOX_RATES.items(), start=1)
         ]
         users = ", ".join(broker.box_credentials(TENANT, name).username for name in BOX_RATES)
-        console.print(f"boxes log in on port {broker.box_port}, each as its own user: {users}")
+        console.print(f"boxes log in on port {broker.box_port}, one user each: {users}")
         _print_mpos(console, boxes)
         started = time.monotonic()
         _watch(console, boxes, hub, engine, started, seconds, lambda: stop_requested)

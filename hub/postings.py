@@ -88,7 +88,7 @@ from sqlalchemy.engine import Connection
 from core import wire
 from core.errors import InvalidInput
 from core.money import allocate
-from core.points import HoldSettlement, PointsProgram, Redemption, settle_offline_hold
+from core.points import PointsProgram, Redemption, settle_offline_hold
 from core.pricing import price
 from core.pricing.model import Basket, BasketLine, Customer
 from core.pricing.model import Store as PricingStore
@@ -625,7 +625,7 @@ def _post_sale(batch: _Batch, msg: wire.Message, sale: wire.SaleData) -> None:
 
 def _settle_hold(
     batch: _Batch, msg: wire.Message, sale: wire.SaleData, store: _StoreFacts, program: str, hold: lg.Transfer
-) -> HoldSettlement:
+) -> None:
     """Post the offline hold down to minus the store's allowance (:func:`core.points.settle_offline_hold`),
     and record and alert the rest as voided."""
     assert sale.customer is not None and hold.amount is not None and hold.debit_account_id is not None
@@ -666,10 +666,9 @@ def _settle_hold(
             f"{settled.voided_points} of the {hold.amount} points customer {sale.customer} redeemed offline at store "
             f"{store.store} (sale {sale.sale_id}) voided, {settled.posted_points} posted: the customer had "
             f"{available} points at the hub and may go no lower than -{store.allowance_points} (the store's "
-            "offline allowance); another store spent the same points offline. The voided points are not paid to "
-            "the store at settlement; follow them up in points_voided",
+            "offline allowance), having spent points elsewhere since the box's balance (at another store offline, "
+            "say). The voided points are not paid to the store at settlement; they are listed in points_voided",
         )
-    return settled
 
 
 def _available_locked(conn: Connection, account: uuid.UUID) -> int:

@@ -40,7 +40,8 @@ Spending offline
 A customer never spends more than they have as far as the spender knows (:func:`spendable_points`): the
 hub judges its ledger; a box judges its **known balance** (:func:`known_balance`): the hub's last balance
 snapshot, less the points this box redeemed for the customer since, plus the points it saw them earn since
-(its sales still waiting for the hub's commit). Online or offline, the box refuses anything beyond that
+(its sales and refunds the snapshot does not include yet: the snapshot says up to which of the box's own
+events its balances go, acked or not). Online or offline, the box refuses anything beyond that
 (:class:`PointsOverBalance`, which says how many points are available), so a box alone never takes a
 balance below zero and a receipt never shows a negative balance.
 

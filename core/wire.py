@@ -47,6 +47,10 @@ MAX_REORDER_LINES: Final = 500
 HUB_SHARE_GROUP: Final = "hub"
 MAX_SEQ: Final = 2**63 - 1
 """Largest envelope ``seq``: a signed 64-bit integer, as both ends store it."""
+MAX_EVENTS_IN_FLIGHT: Final = 65_535
+"""Most events a box keeps published and not yet acknowledged by the hub (its relay's window, at most MQTT's
+receive maximum): an event the hub has not committed is never more than this many seqs below the box's
+newest committed one."""
 
 CONFIG_KINDS: Final = ("settings", "promotions", "program", "catalogue", "stock_rules", "customers")
 """The configuration snapshots the hub sends a box, each on its own ``cfg/{kind}`` topic."""
@@ -993,6 +997,10 @@ class CustomersBody(_Model):
 
     customers: Annotated[list[CustomerRecord], Field(max_length=MAX_CONFIG_CUSTOMERS)]
     erased: Annotated[list[LoyaltyIdText], Field(max_length=MAX_ERASED_IDS)] = []
+    watermark_seq: Annotated[int, Field(ge=0, le=MAX_SEQ, strict=True)] = 0
+    """The highest ``seq`` of the receiving box's own events whose points the balances include: the box
+    counts its points movements above it on top of ``balance_points`` and forgets those at or below it.
+    Absent (a hub that does not say) means 0: every movement the box remembers still counts."""
 
     @model_validator(mode="after")
     def _consistent(self) -> CustomersBody:

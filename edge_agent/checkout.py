@@ -13,7 +13,8 @@ A :class:`Checkout` is made once per box and opens a :class:`Sale` per customer 
 Pricing is :func:`core.pricing.price` with the shop's context (:mod:`edge_agent.context`); tenders are
 :func:`core.tenders.settle` with a ``TenderContext`` built from the customer's balance as this box knows it
 (:func:`core.points.known_balance`: the hub's snapshot less points redeemed plus points earned in this box's
-sales still in the outbox). Points beyond that are refused online and offline alike
+sales and refunds that the snapshot does not include, acked or not: see :mod:`edge_agent.customers`, "Points").
+Points beyond that are refused online and offline alike
 (:class:`core.points.PointsOverBalance`, which says how many are available); the offline allowance is the
 hub's bound on concurrent spending at several stores, never points this box spends. A points tender always
 goes first.
@@ -22,7 +23,8 @@ goes first.
 (online only; the reference is derived from the sale, the code and the amount, so a retry after a timeout
 never charges twice), then writes in **one** ``store.transaction()``: the ``sale`` row (customer, cashier,
 tax added, points, and a JSON ``detail`` with the priced receipt, the settlement and what a refund needs),
-its ``sale_line`` rows, the stock movements (``edge_agent.stock.apply_sale``) and the ``sale`` event. An
+its ``sale_line`` rows, the stock movements (``edge_agent.stock.apply_sale``), the ``sale`` event and the
+customer's points journal row (:func:`edge_agent.customers.record_points`). An
 exception anywhere before the commit leaves no row, no stock movement and no event, and gives back any
 wallet payment already approved. Printing comes after the commit: a printer fault never undoes a sale; it
 is reported in :attr:`CompletedSale.print_error` and :meth:`Checkout.reprint` prints it again.
@@ -73,7 +75,7 @@ from core.tenders import (
 )
 from edge_agent.catalogue import Catalogue, CatalogueItem
 from edge_agent.context import ContextProvider, ShopContext
-from edge_agent.customers import CachedCustomer, CustomerBook
+from edge_agent.customers import CachedCustomer, CustomerBook, record_points
 from edge_agent.payments import Approval, PaymentProvider, PaymentRefused
 from edge_agent.receipts import (
     CustomerPoints,
@@ -844,6 +846,8 @@ class Checkout:
             # With the sale itself: a restart after this commit never offers the same basket again.
             drop_open_sale(tx.conn, data.sale_id)
             _, seq = tx.emit(data, event_id=event_id)
+            if data.customer is not None:
+                record_points(tx, data.customer, seq, redeemed=data.points_redeemed, earned=data.points_earned)
         return str(event_id), seq
 
     def sale_receipt(
@@ -1038,7 +1042,10 @@ class Checkout:
                 [(line.qty, sale_pk, line.line_no) for line in refund_lines],
             )
             self.stock.apply_refund(tx, refund_id, stock_lines)
-            tx.emit(data, event_id=event_id)
+            _, seq = tx.emit(data, event_id=event_id)
+            if customer is not None:
+                returned = sum(t.points for t in tenders if t.kind == TenderKind.POINTS.value)
+                record_points(tx, customer, seq, redeemed=-returned, earned=-reversed_points)
             when = tx.now
         slip_receipt = build_refund_receipt(
             plan,

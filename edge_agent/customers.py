@@ -31,9 +31,14 @@ Biometrics and consent
     to delete it from the sensor, and emits ``customer_update`` with ``erase_fingerprint``.
 
 Points
-    ``customer.balance_points`` is the hub's snapshot; the box never edits it. :func:`pending_points` adds
-    what this box's sales and refunds did that the hub has not yet committed (their events are still in the
-    outbox), and :meth:`CustomerBook.balance` gives the box's view of the balance.
+    ``customer.balance_points`` is the hub's snapshot; the box never edits it. Every sale or refund of this
+    box that moves a customer's points writes a row in the ``points_journal`` (:func:`record_points`, in the
+    transaction of its event), and the row stays after the hub's ack: the snapshot states the highest seq of
+    this box's events its balances include (its watermark, kept as ``customer.balance_seq``), and a row is
+    forgotten only once a snapshot at or above its seq sets the customer's balance. :func:`pending_points`
+    sums the rows above the watermark, and :meth:`CustomerBook.balance` gives the box's view of the balance.
+    So a sale the hub acked before the next snapshot arrived still counts, and one the snapshot includes is
+    not counted twice.
 """
 
 from __future__ import annotations
@@ -80,8 +85,9 @@ LOYALTY_BLOCK_SIZE: Final = 10_000
 """Numbers in the block a box derives from its device number when the hub has not assigned a range."""
 MAX_NUMBER_SKIPS: Final = 10_000
 """Most already-taken numbers skipped while picking a new loyalty number."""
-MAX_PENDING_REFUNDS: Final = 10_000
-"""Most outbox refunds read for one customer's pending points (weeks of refunds offline)."""
+MAX_JOURNAL_ROWS_PER_CUSTOMER: Final = 1_000
+"""Points movements of one customer this box keeps above the hub's watermark: a thousand sales and refunds
+with points at this box before a customers snapshot covers any of them (weeks of a daily customer offline)."""
 
 GENDERS: Final = frozenset(get_args(wire.Gender))
 _WECHAT_RE: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -397,30 +403,59 @@ def _template(data: bytes, consent: bool) -> bytes:
 # ------------------------------------------------------------------------------------------------ points
 
 
-def pending_points(conn: sqlite3.Connection, loyalty_id: str) -> tuple[int, int]:
-    """Points (redeemed, earned) in this box's sales and refunds the hub has not yet committed.
+class PointsJournalFull(InvalidInput):
+    """The box keeps :data:`MAX_JOURNAL_ROWS_PER_CUSTOMER` points movements of this customer that no customers
+    snapshot from the hub covers yet: it cannot count one more that lowers their balance."""
 
-    A sale counts while its event is in the outbox. A refund still in the outbox gives back the points its
-    points tenders return (less redeemed) and takes back ``points_reversed`` (less earned); either total may
-    be negative when only the refund of an already committed sale is pending.
+    code = "points_journal_full"
+
+
+def record_points(tx: Transaction, loyalty_id: str, seq: int, *, redeemed: int, earned: int) -> None:
+    """Journal the points the event ``seq`` of this box moved for ``loyalty_id``, in the event's transaction.
+
+    ``redeemed`` points were spent and ``earned`` points earned (both negative for a refund: points given
+    back, earned points taken back). A movement of no points writes nothing. When the customer's journal is
+    full, a movement that only raises the balance is left out (the box then knows less than the customer has,
+    never more, until the next snapshot); one that lowers it raises :class:`PointsJournalFull`, so the
+    caller's transaction rolls back.
+    """
+    if not redeemed and not earned:
+        return
+    kept = tx.conn.execute(
+        "SELECT count(*) FROM (SELECT 1 FROM points_journal WHERE loyalty_id = ? LIMIT ?)",
+        (loyalty_id, MAX_JOURNAL_ROWS_PER_CUSTOMER),
+    ).fetchone()[0]
+    if kept >= MAX_JOURNAL_ROWS_PER_CUSTOMER:
+        if redeemed <= 0 and earned >= 0:
+            log.warning("points journal of a customer is full: points they got back are counted by the hub only")
+            return
+        raise PointsJournalFull(
+            "points",
+            f"this box holds {kept} points movements of the customer that the hub's customers snapshots do not "
+            "cover yet; sell without points until the box receives a customers snapshot from the hub",
+        )
+    tx.conn.execute(
+        "INSERT INTO points_journal (seq, loyalty_id, redeemed, earned, created_at) VALUES (?, ?, ?, ?, ?)",
+        (seq, loyalty_id, redeemed, earned, tx.now.isoformat()),
+    )
+
+
+def pending_points(conn: sqlite3.Connection, loyalty_id: str) -> tuple[int, int]:
+    """Points (redeemed, earned) in this box's journaled sales and refunds that the customer's balance
+    snapshot does not include: those whose seq is above its watermark (``customer.balance_seq``), acked by
+    the hub or not. Either total may be negative when only refunds are left to count.
     """
     redeemed, earned = conn.execute(
-        "SELECT coalesce(sum(s.points_redeemed), 0), coalesce(sum(s.points_earned), 0) "
-        "FROM sale s JOIN outbox o ON o.event_id = s.event_id WHERE s.customer = ?",
-        (loyalty_id,),
+        "SELECT coalesce(sum(j.redeemed), 0), coalesce(sum(j.earned), 0) FROM points_journal j "
+        "WHERE j.loyalty_id = ? AND j.seq > coalesce((SELECT balance_seq FROM customer WHERE loyalty_id = ?), 0)",
+        (loyalty_id, loyalty_id),
     ).fetchone()
-    refunds = conn.execute(
-        "SELECT r.points_reversed, (SELECT coalesce(sum(json_extract(t.value, '$.points')), 0) "
-        "FROM json_each(CAST(o.payload AS TEXT), '$.data.tenders') t "
-        "WHERE json_extract(t.value, '$.kind') = 'points') "
-        "FROM refund r JOIN outbox o ON o.event_id = r.event_id JOIN sale s ON s.sale_id = r.sale_id "
-        "WHERE s.customer = ? LIMIT ?",
-        (loyalty_id, MAX_PENDING_REFUNDS),
-    ).fetchall()
-    for reversed_points, returned_points in refunds:
-        earned -= int(reversed_points)
-        redeemed -= int(returned_points)
     return int(redeemed), int(earned)
+
+
+def forget_points(conn: sqlite3.Connection, loyalty_id: str, watermark_seq: int) -> None:
+    """Drop the journaled movements of ``loyalty_id`` that a snapshot with ``watermark_seq`` includes."""
+    conn.execute("DELETE FROM points_journal WHERE loyalty_id = ? AND seq <= ?", (loyalty_id, watermark_seq))
 
 
 # ------------------------------------------------------------------------------------------------ the book
@@ -544,7 +579,7 @@ class CustomerBook:
         return pending_points(conn, loyalty_id)
 
     def balance(self, c: CachedCustomer) -> int:
-        """The box's view of the balance: the hub's snapshot - redeemed + earned still in the outbox."""
+        """The box's view of the balance: the hub's snapshot - redeemed + earned above its watermark."""
         redeemed, earned = pending_points(self.store.conn, c.loyalty_id)
         return known_balance(c.balance_points, redeemed, earned)
 

@@ -75,8 +75,8 @@ class RelayConfig:
     key_file: str | None = None
 
     def __post_init__(self) -> None:
-        if not 1 <= self.window <= 65535:
-            raise ValueError(f"window must be 1..65535, got {self.window}")
+        if not 1 <= self.window <= wire.MAX_EVENTS_IN_FLIGHT:
+            raise ValueError(f"window must be 1..{wire.MAX_EVENTS_IN_FLIGHT}, got {self.window}")
         if self.ack_timeout_s <= 0 or self.ack_timeout_max_s < self.ack_timeout_s:
             raise ValueError("need 0 < ack_timeout_s <= ack_timeout_max_s")
 
@@ -214,7 +214,7 @@ class Relay:
             client.tls_set(ca_certs=cfg.ca_file, certfile=cfg.cert_file, keyfile=cfg.key_file)
         will = self._status(wire.StatusData(state="offline", reason="connection_lost", software=cfg.software))
         client.will_set(self._status_topic, will, qos=1, retain=True)
-        client.max_inflight_messages_set(min(cfg.window, 65535))
+        client.max_inflight_messages_set(min(cfg.window, wire.MAX_EVENTS_IN_FLIGHT))
         client.max_queued_messages_set(0)
         client.reconnect_delay_set(max(1, int(cfg.reconnect_min_s)), max(1, int(cfg.reconnect_max_s)))
         client.on_connect = self._on_connect

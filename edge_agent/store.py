@@ -234,6 +234,36 @@ OPEN_WORK_MIGRATION: tuple[str, ...] = (
 )
 MIGRATIONS = (*MIGRATIONS, OPEN_WORK_MIGRATION)
 
+# The box's own points movements per customer (edge_agent.customers.record_points): one row per sale or
+# refund event that redeemed, earned, gave back or took back points, kept after the hub's ack until a
+# customers snapshot whose watermark covers its seq sets the customer's balance (``customer.balance_seq``).
+# ``redeemed`` and ``earned`` are negative for a refund (points given back, earned points taken back).
+POINTS_JOURNAL_MIGRATION: tuple[str, ...] = (
+    """CREATE TABLE points_journal (
+        seq INTEGER PRIMARY KEY,
+        loyalty_id TEXT NOT NULL,
+        redeemed INTEGER NOT NULL,
+        earned INTEGER NOT NULL,
+        created_at TEXT NOT NULL)""",
+    """CREATE INDEX ix_points_journal_customer ON points_journal (loyalty_id, seq)""",
+    # The watermark of the snapshot that last set the customer's balance_points (0: none stated).
+    """ALTER TABLE customer ADD COLUMN balance_seq INTEGER NOT NULL DEFAULT 0""",
+    # What the box counted before the journal: its sales and refunds still waiting in the outbox.
+    """INSERT INTO points_journal (seq, loyalty_id, redeemed, earned, created_at)
+        SELECT o.seq, s.customer, s.points_redeemed, s.points_earned, s.created_at
+        FROM sale s JOIN outbox o ON o.event_id = s.event_id
+        WHERE s.customer IS NOT NULL AND (s.points_redeemed <> 0 OR s.points_earned <> 0)""",
+    """INSERT INTO points_journal (seq, loyalty_id, redeemed, earned, created_at)
+        SELECT o.seq, s.customer,
+            -(SELECT coalesce(sum(json_extract(t.value, '$.points')), 0)
+              FROM json_each(CAST(o.payload AS TEXT), '$.data.tenders') t
+              WHERE json_extract(t.value, '$.kind') = 'points'),
+            -r.points_reversed, r.created_at
+        FROM refund r JOIN outbox o ON o.event_id = r.event_id JOIN sale s ON s.sale_id = r.sale_id
+        WHERE s.customer IS NOT NULL""",
+)
+MIGRATIONS = (*MIGRATIONS, POINTS_JOURNAL_MIGRATION)
+
 
 @dataclass(frozen=True)
 class LineDraft:

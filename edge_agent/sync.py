@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Final
 
 from core import wire
 from core.errors import InvalidInput
-from edge_agent.customers import CustomerError
+from edge_agent.customers import CustomerError, forget_points
 from edge_agent.sealing import SealingError
 from edge_agent.store import Store, Transaction
 
@@ -294,9 +294,11 @@ def _apply_customers(
 ) -> dict[str, int | None]:
     """Upsert the cache, keep templates, honour withdrawn consent, delete erased customers.
 
-    Returns the ids whose template must leave the sensor, with the slot it occupied. A customer the snapshot
-    does not list stays cached (only ``erased`` removes one); the hub's phone or sticker wins over a local
-    customer holding the same one.
+    A listed customer's balance comes with the snapshot's watermark (``balance_seq``), and the box's
+    journaled points movements at or below it are forgotten: the balance includes them. Returns the ids
+    whose template must leave the sensor, with the slot it occupied. A customer the snapshot does not list
+    stays cached (only ``erased`` removes one); the hub's phone or sticker wins over a local customer holding
+    the same one.
     """
     conn, now = tx.conn, tx.now.isoformat()
     slots: dict[str, tuple[bool, int | None]] = {
@@ -318,8 +320,8 @@ def _apply_customers(
             "INSERT INTO customer (loyalty_id, name, phone_e164, sticker, gender, birth_date, wechat_id, "
             "whatsapp_e164, enrolled_on, tier_points, transactions_this_month, balance_points, balance_at, "
             "offline_allowance_points, segment_ids, last_birthday_bonus_year, last_anniversary_bonus_year, "
-            "marketing_consent, marketing_consent_at, fingerprint_consent, fingerprint_consent_at, origin, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'hub', ?) "
+            "marketing_consent, marketing_consent_at, fingerprint_consent, fingerprint_consent_at, balance_seq, "
+            "origin, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'hub', ?) "
             "ON CONFLICT (loyalty_id) DO UPDATE SET name = excluded.name, phone_e164 = excluded.phone_e164, "
             "sticker = excluded.sticker, gender = excluded.gender, birth_date = excluded.birth_date, "
             "wechat_id = excluded.wechat_id, whatsapp_e164 = excluded.whatsapp_e164, "
@@ -331,7 +333,8 @@ def _apply_customers(
             "last_anniversary_bonus_year = excluded.last_anniversary_bonus_year, "
             "marketing_consent = excluded.marketing_consent, marketing_consent_at = excluded.marketing_consent_at, "
             "fingerprint_consent = excluded.fingerprint_consent, "
-            "fingerprint_consent_at = excluded.fingerprint_consent_at, origin = 'hub', "
+            "fingerprint_consent_at = excluded.fingerprint_consent_at, balance_seq = excluded.balance_seq, "
+            "origin = 'hub', "
             "updated_at = excluded.updated_at",
             (
                 c.loyalty_id,
@@ -355,9 +358,12 @@ def _apply_customers(
                 _iso(c.marketing_consent_at),
                 _flag(c.fingerprint_consent),
                 _iso(c.fingerprint_consent_at),
+                body.watermark_seq,
                 now,
             ),
         )
+        # The snapshot's balance includes this box's movements up to its watermark: count them no more.
+        forget_points(conn, c.loyalty_id, body.watermark_seq)
         held, slot = slots.get(c.loyalty_id, (False, None))
         if c.fingerprint_template is not None:
             if keep_template is None:
@@ -377,6 +383,7 @@ def _apply_customers(
     for loyalty_id in body.erased:
         gone = conn.execute("DELETE FROM biometric WHERE loyalty_id = ?", (loyalty_id,)).rowcount
         gone += conn.execute("DELETE FROM customer WHERE loyalty_id = ?", (loyalty_id,)).rowcount
+        conn.execute("DELETE FROM points_journal WHERE loyalty_id = ?", (loyalty_id,))
         if gone:
             sensor[loyalty_id] = slots.get(loyalty_id, (False, None))[1]
     return sensor

@@ -91,6 +91,7 @@ __all__ = [
     "resolve",
     "set_consent",
     "tier_value",
+    "watermark_seq",
 ]
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,8 @@ MAX_DUPLICATES: Final = 10_000
 """Most possible duplicates one :func:`find_duplicates` or :func:`duplicates` call returns."""
 IN_CHUNK: Final = 500
 """Values per ``IN (...)`` list, so statements stay small on both databases."""
+MAX_DEAD_LETTERS_READ: Final = 1_000
+"""Newest refused events of one box read when its watermark meets a missing seq (refusals are rare)."""
 
 _PERSONAL: Final = ("name", "phone_e164", "sticker", "gender", "birth_date", "wechat_id", "whatsapp_e164")
 _CONSENTS: Final = ("marketing", "fingerprint")
@@ -1421,6 +1424,45 @@ def _tier_fields(scheme: TierScheme | None, r: Any) -> tuple[int, int]:
     return value, 0
 
 
+def watermark_seq(conn: Connection, tenant: str, device: str) -> int:
+    """The highest seq of ``device`` whose events, and every one of the box's events below it, this
+    transaction sees committed (or refused for good): the watermark of the ``customers`` snapshot it builds.
+
+    Read in the transaction that reads the balances, it says exactly which of the box's points movements
+    they include. Ingest workers may commit a box's events out of order, but never one more than
+    :data:`core.wire.MAX_EVENTS_IN_FLIGHT` below the newest (a box has no more in flight), so a seq still
+    missing is looked for in that span only; an event the hub refused never will be committed, so it does
+    not hold the watermark back. A refund waiting for its sale (``refund_waiting``) is no exception: the sale
+    is an earlier event of the same box, so the watermark stays below both until the sale lands and posts
+    them together. 0 when the hub has committed no event of the box.
+    """
+    i = db.inbox
+    mine = (i.c.tenant == tenant) & (i.c.device == device)
+    top = conn.execute(sa.select(sa.func.max(i.c.seq)).where(mine)).scalar_one_or_none()
+    if top is None:
+        return 0
+    top = int(top)
+    floor = max(top - wire.MAX_EVENTS_IN_FLIGHT, 0)
+    span = mine & (i.c.seq > floor)
+    if conn.execute(sa.select(sa.func.count()).where(span)).scalar_one() == top - floor:
+        return top
+    present = {int(seq) for (seq,) in conn.execute(sa.select(i.c.seq).where(span))}
+    dl = db.dead_letter
+    for (payload,) in conn.execute(
+        sa.select(dl.c.payload)
+        .where(dl.c.tenant == tenant, dl.c.device == device)
+        .order_by(dl.c.id.desc())
+        .limit(MAX_DEAD_LETTERS_READ)
+    ):
+        _, refused = wire.peek_id(payload)
+        if refused is not None:
+            present.add(refused)
+    for seq in range(floor + 1, top + 1):
+        if seq not in present:
+            return seq - 1
+    return top
+
+
 def publish_to_boxes(
     publisher: Publisher,
     tenant: str,
@@ -1431,23 +1473,26 @@ def publish_to_boxes(
 ) -> list[Outcome]:
     """Build each store's customers snapshot and send it to every box of the store with
     :class:`hub.publish.Publisher` (a body equal to the last one a box got is not sent again). Run it after
-    an erasure or a merge, and periodically, so balances and regulars stay fresh."""
+    an erasure or a merge, and periodically, so balances and regulars stay fresh.
+
+    Each box's snapshot states its own watermark (:func:`watermark_seq`), read in the one transaction that
+    reads every balance: on PostgreSQL a repeatable-read one, so all its statements see the same commits
+    (the hub's SQLite transactions read one snapshot already)."""
     moment = _aware(now or datetime.now(UTC), "now")
     outcomes: list[Outcome] = []
     with publisher.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ")
         chosen = sorted(s.store for s in network.stores(conn, tenant)) if stores is None else list(stores)
-        work = [
-            (
-                customers_body(conn, tenant, store, program=program, now=moment),
-                network.devices(conn, tenant, store=store),
-            )
-            for store in chosen
-        ]
-    for body, boxes in work:
-        for box in boxes:
-            try:
-                outcomes.append(publisher.publish(tenant, box.device, "customers", body))
-            except (InvalidInput, PublishError) as exc:
-                log.error("%s/%s customers not published: %s", tenant, box.device, exc)
-                outcomes.append(Outcome(tenant, box.device, "customers", None, False, str(exc)))
+        work: list[tuple[str, dict[str, Any]]] = []
+        for store in chosen:
+            body = customers_body(conn, tenant, store, program=program, now=moment)
+            for box in network.devices(conn, tenant, store=store):
+                work.append((box.device, {**body, "watermark_seq": watermark_seq(conn, tenant, box.device)}))
+    for device, body in work:
+        try:
+            outcomes.append(publisher.publish(tenant, device, "customers", body))
+        except (InvalidInput, PublishError) as exc:
+            log.error("%s/%s customers not published: %s", tenant, device, exc)
+            outcomes.append(Outcome(tenant, device, "customers", None, False, str(exc)))
     return outcomes

@@ -547,7 +547,7 @@ def commit_batch(engine: Engine, batch: Sequence[Incoming]) -> BatchResult:
 
 def _commit_batch(engine: Engine, batch: Sequence[Incoming]) -> BatchResult:
     try:
-        with engine.begin() as conn:
+        with db.writing(engine) as conn:
             return apply_batch(conn, batch)
     except postings.PostingFailed as exc:
         return _without_unposted(engine, batch, exc)
@@ -568,7 +568,7 @@ def _without_unposted(engine: Engine, batch: Sequence[Incoming], failure: postin
     kept: list[Incoming] = []
     for item in batch:
         (left_out if wire.peek_id(item.payload)[0] in failure.event_ids else kept).append(item)
-    with engine.begin() as conn:
+    with db.writing(engine) as conn:
         for item in left_out:
             event_id = wire.peek_id(item.payload)[0]
             topic = wire.Topic.parse(item.topic)
@@ -597,7 +597,7 @@ def _dead_letter_alone(engine: Engine, item: Incoming, exc: Exception) -> BatchR
     except wire.ContractViolation:
         topic = None
     event_id, seq = wire.peek_id(item.payload)
-    with engine.begin() as conn:
+    with db.writing(engine) as conn:
         row = _dead_letter_row(item, wire.Reason.APPLY_FAILED, f"{type(exc).__name__}: {exc}", topic, event_id)
         conn.execute(db.dead_letter.insert(), [row])
     if topic is not None and event_id is not None and topic.kind is wire.Kind.EVT:

@@ -416,15 +416,6 @@ def _retry_whole(exc: Exception) -> bool:
     return transient(exc) or not isinstance(exc, sa.exc.IntegrityError | sa.exc.DataError)
 
 
-def _open_transaction(conn: Connection) -> None:
-    """Make sure the caller's SQLite transaction has begun: Python's sqlite3 begins one lazily, at the first
-    write, and a SAVEPOINT taken before that would start (and its RELEASE commit) a transaction of its own."""
-    if conn.dialect.name == "sqlite":
-        raw = conn.connection.driver_connection
-        if raw is not None and not raw.in_transaction:
-            conn.exec_driver_sql("BEGIN")
-
-
 def _guarded(
     batch: _Batch, tenant: str, device: str, event_id: uuid.UUID, what: str, action: Callable[[], None]
 ) -> bool:
@@ -432,7 +423,6 @@ def _guarded(
     its own reasons, it is rolled back whole, alerted ``posting_failed``, and left for the jobs loop to try
     again; the database's own trouble propagates. Returns whether it was done."""
     mark = len(batch.report.alerts)
-    _open_transaction(batch.conn)
     try:
         with batch.conn.begin_nested():
             action()

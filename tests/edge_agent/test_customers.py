@@ -12,14 +12,17 @@ import pytest
 from core import identity, wire
 from core.errors import InvalidInput
 from edge_agent.customers import (
+    MAX_JOURNAL_ROWS_PER_CUSTOMER,
     CustomerBook,
     CustomerChanges,
     EnrolmentForm,
     NotConfigured,
     NumbersExhausted,
+    PointsJournalFull,
     UnknownCustomer,
     number_range,
     pending_points,
+    record_points,
     region_for,
 )
 from edge_agent.sealing import Sealer, WrongKey
@@ -352,68 +355,66 @@ def test_a_template_from_the_hub_is_kept_sealed_with_the_box_key(store: Store, b
 # -- points ---------------------------------------------------------------------------------------------------
 
 
-def _sale(store: Store, sale_id: str, customer: str, earned: int, redeemed: int, *, pending: bool) -> None:
+def _movement(store: Store, customer: str, *, redeemed: int, earned: int) -> int:
+    """A sale (or, with negative figures, a refund) of this box moving ``customer``'s points; its seq."""
     with store.transaction() as tx:
-        event_id = store.new_event_id()
-        if pending:
-            data = wire.SaleData(
-                sale_id=sale_id,
-                store="tienda-7",
-                currency="MXN",
-                lines=[wire.SaleLine(sku="a", qty=1, unit_price_minor=1000, amount_minor=1000)],
-                total_minor=1000,
-                customer=customer,
-                points_earned=earned,
-                points_redeemed=redeemed,
-            )
-            event_id, _ = tx.emit(data)
-        tx.conn.execute(
-            "INSERT INTO sale (sale_id, event_id, store, currency, total_minor, created_at, customer, "
-            "points_earned, points_redeemed) VALUES (?, ?, 'tienda-7', 'MXN', 1000, ?, ?, ?, ?)",
-            (sale_id, str(event_id), tx.now.isoformat(), customer, earned, redeemed),
-        )
-
-
-def test_pending_points_count_only_events_the_hub_has_not_committed(store: Store, book: CustomerBook) -> None:
-    c = book.enrol(EnrolmentForm(name="Ana", phone="5512345678")).customer
-    with store.transaction() as tx:
-        tx.conn.execute("UPDATE customer SET balance_points = 500 WHERE loyalty_id = ?", (c.loyalty_id,))
-    _sale(store, "s1", c.loyalty_id, earned=40, redeemed=0, pending=False)  # already committed at the hub
-    _sale(store, "s2", c.loyalty_id, earned=10, redeemed=100, pending=True)
-    _sale(store, "s3", c.loyalty_id, earned=5, redeemed=0, pending=True)
-    _sale(store, "other", identity.make(PREFIX, 9), earned=999, redeemed=999, pending=True)
-    assert pending_points(store.conn, c.loyalty_id) == (100, 15)
-    fresh = book.get(c.loyalty_id)
-    assert fresh is not None
-    assert book.balance(fresh) == 500 - 100 + 15
-    priced = book.pricing_customer(fresh)
-    assert priced.points_balance == 415 and priced.customer_id == c.loyalty_id
-
-
-def test_a_pending_refund_gives_back_redeemed_points_and_takes_back_earned_ones(
-    store: Store, book: CustomerBook
-) -> None:
-    c = book.enrol(EnrolmentForm(name="Ana", phone="5512345678")).customer
-    _sale(store, "s1", c.loyalty_id, earned=20, redeemed=300, pending=False)
-    with store.transaction() as tx:
-        refund = wire.RefundData(
-            refund_id="r1",
-            sale_id="s1",
+        data = wire.SaleData(
+            sale_id=str(store.new_event_id()),
             store="tienda-7",
             currency="MXN",
-            lines=[wire.RefundLine(line_no=1, sku="a", qty=1, amount_minor=1000)],
+            lines=[wire.SaleLine(sku="a", qty=1, unit_price_minor=1000, amount_minor=1000)],
             total_minor=1000,
-            tenders=[wire.TenderRecord(kind="points", amount_minor=1000, points=300)],
-            points_reversed=20,
-            customer=c.loyalty_id,
+            customer=customer,
         )
-        event_id, _ = tx.emit(refund)
+        _, seq = tx.emit(data)
+        record_points(tx, customer, seq, redeemed=redeemed, earned=earned)
+    return seq
+
+
+def test_pending_points_count_the_movements_above_the_watermark_acked_or_not(store: Store, book: CustomerBook) -> None:
+    c = book.enrol(EnrolmentForm(name="Ana", phone="5512345678")).customer
+    included = _movement(store, c.loyalty_id, redeemed=0, earned=40)
+    later = [
+        _movement(store, c.loyalty_id, redeemed=100, earned=10),
+        _movement(store, c.loyalty_id, redeemed=0, earned=5),
+    ]
+    _movement(store, identity.make(PREFIX, 9), redeemed=999, earned=999)
+    with store.transaction() as tx:
+        # The hub's snapshot includes the first sale; the box has since heard the hub ack every event.
         tx.conn.execute(
-            "INSERT INTO refund (refund_id, sale_id, event_id, total_minor, points_reversed, created_at, detail) "
-            "VALUES ('r1', 's1', ?, 1000, 20, ?, '{}')",
-            (str(event_id), tx.now.isoformat()),
+            "UPDATE customer SET balance_points = 540, balance_seq = ? WHERE loyalty_id = ?", (included, c.loyalty_id)
         )
+    store.settle(
+        [wire.AckResult(id=row.event_id, seq=row.seq, status="committed") for row in store.outbox_after(0, 10)]
+    )
+    assert store.outbox_depth() == 0
+    assert pending_points(store.conn, c.loyalty_id) == (100, 15) and later[0] > included
+    fresh = book.get(c.loyalty_id)
+    assert fresh is not None
+    assert book.balance(fresh) == 540 - 100 + 15
+    priced = book.pricing_customer(fresh)
+    assert priced.points_balance == 455 and priced.customer_id == c.loyalty_id
+
+
+def test_a_refund_gives_back_redeemed_points_and_takes_back_earned_ones(store: Store, book: CustomerBook) -> None:
+    c = book.enrol(EnrolmentForm(name="Ana", phone="5512345678")).customer
+    _movement(store, c.loyalty_id, redeemed=-300, earned=-20)
     assert book.pending_points(store.conn, c.loyalty_id) == (-300, -20)
+
+
+def test_a_full_journal_refuses_spending_and_leaves_out_points_given_back(store: Store, book: CustomerBook) -> None:
+    c = book.enrol(EnrolmentForm(name="Ana", phone="5512345678")).customer
+    with store.transaction() as tx:
+        tx.conn.executemany(
+            "INSERT INTO points_journal (seq, loyalty_id, redeemed, earned, created_at) VALUES (?, ?, 0, 1, ?)",
+            [(1_000_000 + n, c.loyalty_id, NOW.isoformat()) for n in range(MAX_JOURNAL_ROWS_PER_CUSTOMER)],
+        )
+    depth = store.outbox_depth()
+    with pytest.raises(PointsJournalFull, match="customers snapshot"):
+        _movement(store, c.loyalty_id, redeemed=10, earned=0)
+    assert store.outbox_depth() == depth, "the refused sale left no event"
+    _movement(store, c.loyalty_id, redeemed=0, earned=7)
+    assert pending_points(store.conn, c.loyalty_id) == (0, MAX_JOURNAL_ROWS_PER_CUSTOMER)
 
 
 def test_a_template_kept_as_the_hub_sealed_it_opens_with_the_tenant_key(store: Store, book: CustomerBook) -> None:

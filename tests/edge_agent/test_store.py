@@ -10,7 +10,16 @@ import pytest
 
 from core import wire
 from core.errors import InvalidInput
-from edge_agent.store import MIGRATIONS, LineDraft, OutboxFull, SaleDraft, SchemaTooNew, Store, StoreError
+from edge_agent.store import (
+    MIGRATIONS,
+    POINTS_JOURNAL_MIGRATION,
+    LineDraft,
+    OutboxFull,
+    SaleDraft,
+    SchemaTooNew,
+    Store,
+    StoreError,
+)
 
 DRAFT = SaleDraft(
     "store-1", "MXN", [LineDraft("a", 2, 1850, name="Refresco"), LineDraft("b", 1, 990, discount_minor=90)]
@@ -215,3 +224,60 @@ def test_a_transaction_past_the_outbox_bound_is_refused_whole(tmp_path: Path) ->
     with store.transaction() as tx:
         tx.emit(alert)
     assert store.outbox_depth() == 3
+
+
+def test_an_upgraded_box_journals_the_points_of_its_sales_and_refunds_still_in_the_outbox(tmp_path: Path) -> None:
+    path = tmp_path / "box.sqlite3"
+    customer = "481000042429"
+    with Store(path, tenant="acme", device="box-1") as box:
+        # Back to the schema before the journal, as a box running the previous agent has it.
+        box.conn.execute("DROP TABLE points_journal")
+        box.conn.execute("ALTER TABLE customer DROP COLUMN balance_seq")
+        box.conn.execute(f"PRAGMA user_version = {MIGRATIONS.index(POINTS_JOURNAL_MIGRATION)}")
+        seqs = []
+        for sale_id, earned, redeemed in (("acked", 40, 0), ("s1", 10, 100), ("s2", 5, 0)):
+            with box.transaction() as tx:
+                data = wire.SaleData(
+                    sale_id=sale_id,
+                    store="store-1",
+                    currency="MXN",
+                    lines=[wire.SaleLine(sku="a", qty=1, unit_price_minor=1000, amount_minor=1000)],
+                    total_minor=1000,
+                    customer=customer,
+                    points_earned=earned,
+                    points_redeemed=redeemed,
+                )
+                event_id, seq = tx.emit(data)
+                tx.conn.execute(
+                    "INSERT INTO sale (sale_id, event_id, store, currency, total_minor, created_at, customer, "
+                    "points_earned, points_redeemed) VALUES (?, ?, 'store-1', 'MXN', 1000, ?, ?, ?, ?)",
+                    (sale_id, str(event_id), tx.now.isoformat(), customer, earned, redeemed),
+                )
+                seqs.append((event_id, seq))
+        with box.transaction() as tx:
+            refund = wire.RefundData(
+                refund_id="r1",
+                sale_id="s1",
+                store="store-1",
+                currency="MXN",
+                lines=[wire.RefundLine(line_no=1, sku="a", qty=1, amount_minor=1000)],
+                total_minor=1000,
+                tenders=[wire.TenderRecord(kind="points", amount_minor=1000, points=100)],
+                points_reversed=10,
+                customer=customer,
+            )
+            refund_event, refund_seq = tx.emit(refund)
+            tx.conn.execute(
+                "INSERT INTO refund (refund_id, sale_id, event_id, total_minor, points_reversed, created_at, detail) "
+                "VALUES ('r1', 's1', ?, 1000, 10, ?, '{}')",
+                (str(refund_event), tx.now.isoformat()),
+            )
+        box.settle([wire.AckResult(id=seqs[0][0], seq=seqs[0][1], status="committed")])
+    with Store(path, tenant="acme", device="box-1") as box:
+        assert box.schema_version == len(MIGRATIONS)
+        rows = box.conn.execute("SELECT seq, loyalty_id, redeemed, earned FROM points_journal ORDER BY seq").fetchall()
+    assert rows == [
+        (seqs[1][1], customer, 100, 10),
+        (seqs[2][1], customer, 0, 5),
+        (refund_seq, customer, -100, -10),
+    ], "what the box counted before (its events still in the outbox) is what it counts after"

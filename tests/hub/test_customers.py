@@ -461,7 +461,8 @@ def test_an_erasure_is_published_to_every_box_of_the_network(
             assert manifest is not None
             with hub_engine.connect() as c:
                 body = cu.customers_body(c, TENANT, "s1" if device == "box-1" else "s2", program=PROGRAM, now=T0)
-            assert manifest.sha256 == hashlib.sha256(wire.config_body_json(body)).hexdigest()
+                sent = {**body, "watermark_seq": cu.watermark_seq(c, TENANT, device)}
+            assert manifest.sha256 == hashlib.sha256(wire.config_body_json(sent)).hexdigest()
             assert body["erased"] == [ANA]
     finally:
         client.loop_stop()
@@ -490,3 +491,85 @@ def test_a_customer_erased_while_the_snapshot_is_read_is_never_both_a_customer_a
     wire.CustomersBody.model_validate(body)
     assert ANA not in [c["loyalty_id"] for c in body["customers"]]
     assert [c["loyalty_id"] for c in body["customers"]] == [BEA]
+
+
+def _committed(c: Connection, device: str, *seqs: int) -> None:
+    """Events of ``device`` with these seqs, committed as ingest commits them (their effects do not matter)."""
+    c.execute(
+        sa.insert(db.inbox),
+        [
+            {
+                "event_id": uuid.uuid4(),
+                "tenant": TENANT,
+                "device": device,
+                "seq": seq,
+                "type": "stock_count",
+                "payload_sha256": "0" * 64,
+                "box_ts": T0,
+                "received_at": T0,
+            }
+            for seq in seqs
+        ],
+    )
+
+
+def _refused(c: Connection, device: str, seq: int) -> None:
+    """An event of ``device`` the hub refused for good, as ingest keeps it among the dead letters."""
+    payload = json.dumps({"v": 1, "id": str(uuid.uuid4()), "seq": seq, "type": "sale", "data": {}}).encode()
+    c.execute(
+        sa.insert(db.dead_letter).values(
+            received_at=T0,
+            topic=f"mo/v1/{TENANT}/{device}/evt/sale",
+            tenant=TENANT,
+            device=device,
+            event_id=None,
+            reason="bad_payload",
+            detail="test",
+            payload=payload,
+            payload_size=len(payload),
+            payload_sha256=hashlib.sha256(payload).hexdigest(),
+        )
+    )
+
+
+def test_the_watermark_stops_below_a_box_event_not_committed_yet(conn: Connection) -> None:
+    assert cu.watermark_seq(conn, TENANT, "box-1") == 0, "no event of the box committed"
+    _committed(conn, "box-1", 1, 2, 3, 5, 6)
+    _committed(conn, "box-2", 1, 2, 3, 4, 5, 6, 7)
+    # Another ingest worker committed 5 and 6 before 4: a snapshot stating 6 would make the box forget 4.
+    assert cu.watermark_seq(conn, TENANT, "box-1") == 3
+    assert cu.watermark_seq(conn, TENANT, "box-2") == 7
+    _committed(conn, "box-1", 4)
+    assert cu.watermark_seq(conn, TENANT, "box-1") == 6
+
+
+def test_an_event_refused_for_good_does_not_hold_the_watermark_back(conn: Connection) -> None:
+    _committed(conn, "box-1", 1, 2, 4)
+    _refused(conn, "box-1", 3)
+    _refused(conn, "box-2", 5)
+    assert cu.watermark_seq(conn, TENANT, "box-1") == 4
+
+
+def test_each_box_of_a_store_gets_the_watermark_of_its_own_events(
+    hub_engine: Engine, conn: Connection, broker: MosquittoServer
+) -> None:
+    network.add_device(conn, TENANT, "box-1", "s1", now=T0)
+    network.add_device(conn, TENANT, "box-3", "s1", now=T0)
+    _committed(conn, "box-1", 1, 2, 3)
+    conn.commit()
+    client = connect_broker("127.0.0.1", broker.port, broker.hub.username, broker.hub.password)
+    try:
+        outcomes = cu.publish_to_boxes(Publisher(hub_engine, client), TENANT, PROGRAM, stores=["s1"], now=T0)
+        assert sorted((o.device, o.error) for o in outcomes) == [("box-1", None), ("box-3", None)]
+        with hub_engine.connect() as c:
+            body = cu.customers_body(c, TENANT, "s1", program=PROGRAM, now=T0)
+        for device, watermark in (("box-1", 3), ("box-3", 0)):
+            manifest = read_retained(client, TENANT, device, "customers").manifest
+            assert manifest is not None
+            sent = wire.config_body_json({**body, "watermark_seq": watermark})
+            assert manifest.sha256 == hashlib.sha256(sent).hexdigest()
+            parsed = wire.decode_config_body("customers", sent)
+            assert isinstance(parsed, wire.CustomersBody) and parsed.watermark_seq == watermark
+    finally:
+        client.loop_stop()
+        client.disconnect()

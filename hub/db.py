@@ -814,6 +814,34 @@ posting = sa.Table(
     sa.Index("ix_posting_sale", "tenant", "device", "sale_id"),
 )
 
+points_voided = sa.Table(
+    # The part of an offline redemption the hub did not post (hub.postings): the customer's account may go no
+    # lower than minus the store's offline allowance, and the rest of the hold was voided. One row per sale
+    # event, kept for the distributor's follow-up; the store that honoured the sale is paid the posted points.
+    "points_voided",
+    metadata,
+    sa.Column("event_id", sa.Uuid, primary_key=True),
+    sa.Column("tenant", sa.String(64), nullable=False),
+    sa.Column("device", sa.String(64), nullable=False),
+    sa.Column("store", sa.String(64), nullable=False),
+    sa.Column("retailer", sa.String(64), nullable=False),
+    sa.Column("customer", sa.String(12), nullable=False),
+    sa.Column("program", sa.String(64), nullable=False),
+    sa.Column("sale_id", sa.String(64), nullable=False),
+    sa.Column("hold_points", sa.BigInteger, nullable=False),
+    sa.Column("posted_points", sa.BigInteger, nullable=False),
+    sa.Column("voided_points", sa.BigInteger, nullable=False),
+    sa.Column("available_points", sa.BigInteger, nullable=False),
+    sa.Column("allowance_points", sa.BigInteger, nullable=False),
+    sa.Column("box_ts", Timestamp, nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.CheckConstraint(
+        "voided_points > 0 AND posted_points >= 0 AND hold_points = posted_points + voided_points",
+        name="voided_adds_up",
+    ),
+    sa.Index("ix_points_voided_tenant", "tenant", "created_at"),
+)
+
 posting_unverified = sa.Table(
     # A customer's sale posted with the box's figure because its customer was not known at the hub yet (the
     # enrolment was on its way, through another worker): the sale as the box sent it, verified with the hub's

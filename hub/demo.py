@@ -247,11 +247,8 @@ def run(seconds: float, workdir: Path, console: Console) -> int:
             ).start()
             for i, (name, rate) in enumerate(BOX_RATES.items(), start=1)
         ]
-        console.print(
-            "each box connects to the boxes' listener (port "
-            f"{broker.box_port}) as its own user, confined to its own topics: "
-            + ", ".join(broker.box_credentials(TENANT, name).username for name in BOX_RATES)
-        )
+        users = ", ".join(broker.box_credentials(TENANT, name).username for name in BOX_RATES)
+        console.print(f"boxes log in on port {broker.box_port}, one user each: {users}")
         _print_mpos(console, boxes)
         started = time.monotonic()
         _watch(console, boxes, hub, engine, started, seconds, lambda: stop_requested)
@@ -395,7 +392,7 @@ def _print_mpos(console: Console, boxes: list[BoxProcess]) -> None:
     for box in boxes:
         url = box.stats().get("mpos_url")
         if url:
-            console.print(f"{box.name}: mPOS at {url} (cashiers are simulated; add one with edge_agent add-cashier)")
+            console.print(f"{box.name}: mPOS at {url} (simulated cashier)")
 
 
 def _check_alive(hub: HubProcess, boxes: list[BoxProcess]) -> None:

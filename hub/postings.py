@@ -19,13 +19,22 @@ Sales with a customer
     customer was not known yet (the enrolment was with another worker) is verified once it is
     (:func:`verify_sales`).
 
-    Redemptions are posted at the store's retailer account (:data:`hub.ledger.Kind.RETAILER`). Points redeemed
-    offline (``offline_hold_points``) are first a pending hold flagged OFFLINE, within the customer's
-    allowance (the account's floor is minus the store's offline allowance), then posted at once: the hub has
-    seen the sale and the goods are gone. A redemption the counter honoured is never lost: if the customer no
-    longer has the points, it is posted as an OFFLINE transfer and the ledger opens an overdraft for
-    follow-up (alert ``points_overdraft``). Points a customer earned at one retailer and spent at another are
-    settled through the distributor's clearing account by :func:`hub.ledger_reports.settle_period`.
+    Redemptions are posted at the store's retailer account (:data:`hub.ledger.Kind.RETAILER`). A redemption
+    made online (the box asked with a fresh balance) is posted as it is; should the customer no longer have
+    the points, it is posted as an OFFLINE transfer and the ledger opens an overdraft for follow-up (alert
+    ``points_overdraft``).
+
+    Points redeemed offline (``offline_hold_points``) are settled by :func:`core.points.settle_offline_hold`,
+    once, here: against the customer's account as it stands after the sale's earned and online-redeemed
+    points (posted less held), the hold is posted down to minus the store's offline allowance and no further.
+    That part is a pending hold flagged OFFLINE, posted in the same breath (the hub has seen the sale). The
+    rest is voided: never posted, kept in ``points_voided`` (:func:`voided_redemptions`) and alerted
+    ``points_voided`` with the points and the customer's balance. Several boxes spending the same snapshot
+    offline can therefore never take a customer below minus the allowance. The store that honoured the sale is
+    paid, at settlement, for the points posted: the voided points are its own (docs/ledger.md).
+
+    Points a customer earned at one retailer and spent at another are settled through the distributor's
+    clearing account by :func:`hub.ledger_reports.settle_period`.
 
 Refunds
     The earned points are reversed in proportion: the box's ``points_reversed`` when the hub posted the box's
@@ -64,7 +73,7 @@ import sqlite3
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache, partial
 from pathlib import Path
@@ -79,7 +88,7 @@ from sqlalchemy.engine import Connection
 from core import wire
 from core.errors import InvalidInput
 from core.money import allocate
-from core.points import PointsProgram, Redemption
+from core.points import PointsProgram, Redemption, settle_offline_hold
 from core.pricing import price
 from core.pricing.model import Basket, BasketLine, Customer
 from core.pricing.model import Store as PricingStore
@@ -93,6 +102,7 @@ from hub import ledger as lg
 __all__ = [
     "ALERT_MISMATCH",
     "ALERT_UNVERIFIED",
+    "ALERT_VOIDED",
     "DEFAULT_LOT_EXPIRY_MONTHS",
     "MAX_TARGETS",
     "MerchantRules",
@@ -101,6 +111,7 @@ __all__ = [
     "PostingReport",
     "Target",
     "TargetAward",
+    "VoidedRedemption",
     "alert_not_posted",
     "award_targets",
     "lock_tenants",
@@ -114,6 +125,7 @@ __all__ = [
     "tenant_program",
     "transient",
     "verify_sales",
+    "voided_redemptions",
 ]
 
 log = logging.getLogger(__name__)
@@ -129,6 +141,7 @@ MAX_PROMOTION_SETS_PER_CALL: Final = 64
 ALERT_MISMATCH: Final = "points_mismatch"
 ALERT_UNVERIFIED: Final = "points_unverified"
 ALERT_OVERDRAFT: Final = "points_overdraft"
+ALERT_VOIDED: Final = "points_voided"
 ALERT_REFUND_UNMATCHED: Final = "refund_unmatched"
 ALERT_REFUSED: Final = "posting_refused"
 ALERT_FAILED: Final = "posting_failed"
@@ -136,6 +149,8 @@ VERIFY_BATCH_MAX: Final = 500
 """Unverified sales one :func:`verify_sales` call recomputes at most (the rest at the next call)."""
 WAITING_REFUNDS_MAX: Final = 500
 """Waiting refunds one call applies at most: per sale as it lands, or in one :func:`sweep_waiting_refunds`."""
+VOIDED_LIST_MAX: Final = 1000
+"""Voided redemptions one :func:`voided_redemptions` call lists at most (page on with ``after``)."""
 REFUND_WAIT_MAX: Final = timedelta(days=2)
 """How long a refund waits for its sale before it is alerted ``refund_unmatched`` (it keeps waiting after)."""
 TRANSACTION_ROLLBACK_CLASS: Final = "40"
@@ -271,6 +286,8 @@ class PostingReport:
     unverified: int = 0
     refunds_waiting: int = 0
     verified: int = 0
+    voided_points: int = 0
+    """Points of offline redemptions voided for going beyond the customer's allowance (see ``points_voided``)."""
     alerts: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -550,9 +567,8 @@ def _post_sale(batch: _Batch, msg: wire.Message, sale: wire.SaleData) -> None:
         effective_at=msg.envelope.ts,
     )
     hold_id = lg.derived_id(event_id, "hold")
-    if sale.offline_hold_points:
-        # The hub has seen the sale the box honoured offline: the hold is posted in the same breath.
-        transfers.append(_hold_post(event_id, hold_id, msg.envelope.ts))
+    hold = next((t for t in transfers if t.id == hold_id), None)
+    transfers = [t for t in transfers if t.id != hold_id]
     redeem_id = lg.derived_id(event_id, "redeem")
     results = _apply(batch, msg, transfers, frozenset({redeem_id}))
     for t, r in zip(transfers, results, strict=True):
@@ -560,6 +576,8 @@ def _post_sale(batch: _Batch, msg: wire.Message, sale: wire.SaleData) -> None:
             _overdraft(batch, msg, t)
         elif t.id == redeem_id and not r.ok:
             batch.alert(ALERT_REFUSED, msg, f"ledger refused redeem {t.amount}: {r.status}")
+    if hold is not None:
+        _settle_hold(batch, msg, sale, store, program.id, hold)
     _record(
         batch,
         msg,
@@ -593,6 +611,64 @@ def _post_sale(batch: _Batch, msg: wire.Message, sale: wire.SaleData) -> None:
             .on_conflict_do_nothing(index_elements=["event_id"])
         )
     batch.report.sales += 1
+
+
+def _settle_hold(
+    batch: _Batch, msg: wire.Message, sale: wire.SaleData, store: _StoreFacts, program: str, hold: lg.Transfer
+) -> None:
+    """Post the offline hold down to minus the store's allowance (:func:`core.points.settle_offline_hold`),
+    and record and alert the rest as voided."""
+    assert sale.customer is not None and hold.amount is not None and hold.debit_account_id is not None
+    available = _available_locked(batch.conn, hold.debit_account_id)
+    settled = settle_offline_hold(available, hold.amount, store.allowance_points)
+    event_id = msg.envelope.id
+    if settled.posted_points:
+        # The hub has seen the sale the box honoured offline: the hold is posted in the same breath.
+        _apply(
+            batch,
+            msg,
+            [replace(hold, amount=settled.posted_points), _hold_post(event_id, hold.id, msg.envelope.ts)],
+        )
+    if settled.voided_points:
+        batch.conn.execute(
+            db.points_voided.insert().values(
+                event_id=event_id,
+                tenant=msg.topic.tenant,
+                device=msg.topic.device,
+                store=store.store,
+                retailer=store.retailer,
+                customer=sale.customer,
+                program=program,
+                sale_id=sale.sale_id,
+                hold_points=hold.amount,
+                posted_points=settled.posted_points,
+                voided_points=settled.voided_points,
+                available_points=available,
+                allowance_points=store.allowance_points,
+                box_ts=msg.envelope.ts,
+                created_at=batch.now,
+            )
+        )
+        batch.report.voided_points += settled.voided_points
+        batch.alert(
+            ALERT_VOIDED,
+            msg,
+            f"{settled.voided_points} of the {hold.amount} points customer {sale.customer} redeemed offline at store "
+            f"{store.store} (sale {sale.sale_id}) voided, {settled.posted_points} posted: the customer had "
+            f"{available} points at the hub and may go no lower than -{store.allowance_points} (the store's "
+            "offline allowance), having spent points elsewhere since the box's balance (at another store offline, "
+            "say). The voided points are not paid to the store at settlement; they are listed in points_voided",
+        )
+
+
+def _available_locked(conn: Connection, account: uuid.UUID) -> int:
+    """The customer's points at the hub, posted less held (possibly negative), with the account locked until
+    the transaction ends, so no other posting moves it between this reading and the hold."""
+    a = db.ledger_account
+    row = conn.execute(
+        sa.select(a.c.credits_posted, a.c.debits_posted, a.c.debits_pending).where(a.c.id == account).with_for_update()
+    ).one()
+    return int(row.credits_posted) - int(row.debits_posted) - int(row.debits_pending)
 
 
 def _hold_post(event_id: uuid.UUID, hold_id: uuid.UUID, at: datetime) -> lg.Transfer:
@@ -769,6 +845,72 @@ def _customer(conn: Connection, tenant: str, loyalty_id: str, program: PointsPro
         last_birthday_bonus_year=row.last_birthday_bonus_year,
         last_anniversary_bonus_year=row.last_anniversary_bonus_year,
     )
+
+
+@dataclass(frozen=True)
+class VoidedRedemption:
+    """The part of an offline redemption the hub voided: ``hold_points`` redeemed at the counter of ``store``,
+    ``posted_points`` posted, ``voided_points`` not; ``available_points`` is what the customer had at the hub
+    then (posted less held) and ``allowance_points`` the store's offline allowance."""
+
+    event_id: uuid.UUID
+    device: str
+    store: str
+    retailer: str
+    customer: str
+    program: str
+    sale_id: str
+    hold_points: int
+    posted_points: int
+    voided_points: int
+    available_points: int
+    allowance_points: int
+    box_ts: datetime
+    created_at: datetime
+
+
+def voided_redemptions(
+    conn: Connection,
+    tenant: str,
+    *,
+    since: datetime | None = None,
+    after: VoidedRedemption | None = None,
+    limit: int = VOIDED_LIST_MAX,
+) -> list[VoidedRedemption]:
+    """The tenant's voided offline redemptions in the order the hub booked them, those booked at or after
+    ``since``; at most ``limit``, and to page on pass the last one listed as ``after``."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= VOIDED_LIST_MAX:
+        raise InvalidInput("limit", f"must be 1 to {VOIDED_LIST_MAX}")
+    v = db.points_voided
+    query = sa.select(v).where(v.c.tenant == tenant).order_by(v.c.created_at, v.c.event_id).limit(limit)
+    if since is not None:
+        query = query.where(v.c.created_at >= lg.as_utc(since))
+    if after is not None:
+        query = query.where(
+            sa.or_(
+                v.c.created_at > after.created_at,
+                sa.and_(v.c.created_at == after.created_at, v.c.event_id > after.event_id),
+            )
+        )
+    return [
+        VoidedRedemption(
+            r.event_id,
+            r.device,
+            r.store,
+            r.retailer,
+            r.customer,
+            r.program,
+            r.sale_id,
+            int(r.hold_points),
+            int(r.posted_points),
+            int(r.voided_points),
+            int(r.available_points),
+            int(r.allowance_points),
+            lg.as_utc(r.box_ts),
+            lg.as_utc(r.created_at),
+        )
+        for r in conn.execute(query)
+    ]
 
 
 # --- sales verified late --------------------------------------------------------------------------------

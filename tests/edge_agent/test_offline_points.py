@@ -1,31 +1,33 @@
-"""Points spent offline at several boxes at once: the real checkout on each box, the hub's rule from core.
+"""Points spent offline at several boxes at once: the real checkout on each box, the real hub's postings.
 
 Each box is a real box database with the demo defaults, offline, holding the same hub snapshot of one
-customer. Random sequences of sales earn and spend points at each box; then the hub sees every box's sale
-events, in any interleaving that keeps each box's own order, and settles every offline redemption with
-:func:`core.points.settle_offline_hold`. What must hold:
+customer. Random sequences of sales earn and spend points at each box; then a real hub (an SQLite database,
+its ingest and postings, which settle every offline redemption with :func:`core.points.settle_offline_hold`)
+receives every box's sale events, in any interleaving that keeps each box's own order. What must hold:
 
 * a box never lets the customer spend more than it knows they have, so its known balance and every
   receipt stay at zero or above, and one box's events alone never take the hub's balance below zero;
 * however the boxes' spending overlaps, the hub's balance never goes below minus the allowance: the
   network's exposure for the customer is bounded by it.
 
-One box alone, with the hub committing and acking its events and sending customers snapshots at random
-points (a snapshot may be built before some commits and arrive after their acks): the box's known balance
-is always exactly the customer's balance over every event of the box, committed or not, so no point is
-spent twice and no redemption takes the hub's balance below zero.
+One box alone, with a model of the hub (the core rule) committing and acking its events and sending
+customers snapshots at random points (a snapshot may be built before some commits and arrive after their
+acks): the box's known balance is always exactly the customer's balance over every event of the box,
+committed or not, so no point is spent twice and no redemption takes the hub's balance below zero.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 import pytest
+import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -39,7 +41,10 @@ from edge_agent.customers import CustomerBook
 from edge_agent.payments import SimulatedAcquirer
 from edge_agent.store import Store
 from edge_agent.sync import apply_config
-from tests.edge_agent.conftest import FIXED_NOW, MEMBER_ID, add_member, fixed_clock
+from hub import db, network, postings
+from hub import ledger as lg
+from hub.ingest import Incoming, apply_batch
+from tests.edge_agent.conftest import FIXED_NOW, MEMBER_ID, MEMBER_PREFIX, add_member, fixed_clock
 
 COLA: Final = "7501234000017"
 COLA_MINOR: Final = 1800
@@ -49,6 +54,12 @@ MAX_BOXES: Final = 3
 MAX_SALES_PER_BOX: Final = 5
 CASH_MINOR: Final = 100_000
 """Cash handed over in every sale: enough for the largest basket drawn here."""
+TENANT: Final = "acme"
+STORE: Final = "tienda-0001"
+"""The store of the demo defaults, which every box here belongs to."""
+RETAILER: Final = "abarrotes-dona-lupita"
+PROGRAM: Final = "puntos-mostrador"
+"""The demo defaults' program, which the hub registers for a tenant that has none."""
 MEMBER_PHONE: Final = "+522221234567"
 MEMBER_TIER_POINTS: Final = 1500
 """The member as conftest.add_member caches them: a snapshot repeats these so pricing stays the same."""
@@ -57,12 +68,13 @@ MAX_STEPS: Final = 14
 
 @dataclass(frozen=True)
 class HubSale:
-    """What the hub needs of one sale event to post its points."""
+    """One sale event as its box would publish it."""
 
     box: int
+    topic: str
+    payload: bytes
     redeemed: int
     offline_hold: int
-    earned: int
 
 
 def _box(directory: Path, number: int, snapshot: int, allowance: int) -> Checkout:
@@ -150,24 +162,75 @@ def _snapshot_body(balance: int, watermark: int | None, allowance: int = 0) -> b
 def _events(checkout: Checkout, number: int) -> list[HubSale]:
     rows = checkout.store.conn.execute("SELECT payload FROM outbox WHERE type = 'sale' ORDER BY seq").fetchall()
     out = []
+    topic = str(wire.event_topic(TENANT, f"box-{number}", "sale"))
     for (payload,) in rows:
         data = wire.SaleData.model_validate(json.loads(bytes(payload))["data"])
-        out.append(HubSale(number, data.points_redeemed, data.offline_hold_points, data.points_earned))
+        out.append(HubSale(number, topic, bytes(payload), data.points_redeemed, data.offline_hold_points))
     return out
 
 
-def _hub(snapshot: int, allowance: int, sales: list[HubSale]) -> tuple[int, int, int]:
-    """Apply ``sales`` in order at the hub: (lowest balance reached, final balance, points voided)."""
-    balance = lowest = snapshot
-    voided = 0
-    for sale in sales:
-        assert sale.offline_hold == sale.redeemed, "every point spent offline is a hold"
-        settled = settle_offline_hold(balance, sale.offline_hold, allowance)
-        balance -= settled.posted_points
-        voided += settled.voided_points
-        lowest = min(lowest, balance)
-        balance += sale.earned
-    return lowest, balance, voided
+def _store_row(allowance: int) -> network.Store:
+    return network.Store(
+        tenant=TENANT,
+        store=STORE,
+        retailer=RETAILER,
+        name="Tienda",
+        timezone="America/Mexico_City",
+        currency="MXN",
+        jurisdiction="mx-general",
+        language="es",
+        offline_allowance_points=allowance,
+    )
+
+
+@pytest.fixture(scope="module")
+def hub_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated hub database that knows the tenant, its store and the boxes, copied for every hub below
+    (migrating each one would take most of the test's time)."""
+    path = tmp_path_factory.mktemp("hub") / "hub-template.sqlite3"
+    engine = db.make_engine(f"sqlite:///{path}")
+    try:
+        db.migrate(engine)
+        with engine.begin() as conn:
+            network.add_tenant(conn, TENANT, "Acme", MEMBER_PREFIX, now=FIXED_NOW)
+            network.add_store(conn, _store_row(0), now=FIXED_NOW)
+            for box in range(MAX_BOXES):
+                network.add_device(conn, TENANT, f"box-{box}", STORE, now=FIXED_NOW)
+            assert postings.tenant_program(conn, TENANT, now=FIXED_NOW).id == PROGRAM
+    finally:
+        engine.dispose()
+    return path
+
+
+def _hub(template: Path, path: Path, snapshot: int, allowance: int, sales: list[HubSale]) -> tuple[int, int, int]:
+    """A hub that knew the customer with ``snapshot`` points, and the store with ``allowance``, receives
+    ``sales`` in order: (lowest balance reached, final balance, points voided)."""
+    shutil.copyfile(template, path)
+    engine = db.make_engine(f"sqlite:///{path}")
+    account = lg.account_id(TENANT, PROGRAM, lg.Kind.CUSTOMER, MEMBER_ID)
+    try:
+        with engine.begin() as conn:
+            network.add_store(conn, _store_row(allowance), now=FIXED_NOW)
+            lg.open_accounts(conn, lg.sale_accounts(TENANT, PROGRAM, RETAILER, MEMBER_ID, allowance), now=FIXED_NOW)
+            if snapshot:
+                issuance = lg.account_id(TENANT, PROGRAM, lg.Kind.ISSUANCE, lg.DISTRIBUTOR)
+                earned = lg.Transfer(lg.derived_id("snapshot"), issuance, account, snapshot, lg.Code.EARN, "snapshot")
+                assert lg.apply_transfers(conn, [earned], now=FIXED_NOW)[0].ok
+        final = snapshot
+        lowest = snapshot
+        for sale in sales:
+            assert sale.offline_hold == sale.redeemed, "every point spent offline is a hold"
+            with engine.begin() as conn:
+                assert apply_batch(conn, [Incoming(sale.topic, sale.payload, FIXED_NOW)]).dead_letters == 0
+                held = lg.balance(conn, account)
+            assert held.debits_pending == 0, "the hub settles a hold as soon as it sees the sale"
+            final = held.posted
+            lowest = min(lowest, final)
+        with engine.connect() as conn:
+            voided = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(db.points_voided.c.voided_points), 0)))
+            return lowest, final, int(voided.scalar_one())
+    finally:
+        engine.dispose()
 
 
 sale_plan = st.tuples(st.integers(1, 8), st.sampled_from([0, 10, 20, 50, 100, 150, 300]))
@@ -181,10 +244,11 @@ sale_plan = st.tuples(st.integers(1, 8), st.sampled_from([0, 10, 20, 50, 100, 15
     order=st.randoms(use_true_random=False),
 )
 def test_offline_spending_at_several_boxes_never_exposes_more_than_the_allowance(
-    snapshot: int, allowance: int, plans: list[list[tuple[int, int]]], order: random.Random
+    hub_template: Path, snapshot: int, allowance: int, plans: list[list[tuple[int, int]]], order: random.Random
 ) -> None:
-    with tempfile.TemporaryDirectory() as directory:
-        boxes = [_box(Path(directory), n, snapshot, allowance) for n in range(len(plans))]
+    with tempfile.TemporaryDirectory() as name:
+        directory = Path(name)
+        boxes = [_box(directory, n, snapshot, allowance) for n in range(len(plans))]
         try:
             for checkout, plan in zip(boxes, plans, strict=True):
                 for qty, points in plan:
@@ -193,16 +257,16 @@ def test_offline_spending_at_several_boxes_never_exposes_more_than_the_allowance
         finally:
             for checkout in boxes:
                 checkout.store.close()
-    for events in per_box:
-        lowest, _, voided = _hub(snapshot, allowance, events)
-        assert lowest >= 0 and voided == 0, "one box's spending alone never overdraws the customer"
-    # Any interleaving of the boxes' events that keeps each box's own order (as the hub receives them).
-    queues = [list(events) for events in per_box]
-    merged: list[HubSale] = []
-    while any(queues):
-        pick = order.choice([q for q in queues if q])
-        merged.append(pick.pop(0))
-    lowest, final, _ = _hub(snapshot, allowance, merged)
+        for number, events in enumerate(per_box):
+            lowest, _, voided = _hub(hub_template, directory / f"hub-{number}.sqlite3", snapshot, allowance, events)
+            assert lowest >= 0 and voided == 0, "one box's spending alone never overdraws the customer"
+        # Any interleaving of the boxes' events that keeps each box's own order (as the hub receives them).
+        queues = [list(events) for events in per_box]
+        merged: list[HubSale] = []
+        while any(queues):
+            pick = order.choice([q for q in queues if q])
+            merged.append(pick.pop(0))
+        lowest, final, _ = _hub(hub_template, directory / "hub.sqlite3", snapshot, allowance, merged)
     assert lowest >= -allowance, f"exposure {-lowest} beyond the allowance {allowance}"
     assert spendable_points(final) >= 0
 

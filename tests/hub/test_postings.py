@@ -14,6 +14,8 @@ from typing import Any
 import psycopg
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
 from core import identity, wire
@@ -33,27 +35,36 @@ PROGRAM = "puntos-mostrador"  # the boxes' default program, registered for a ten
 _ids = itertools.count(1)
 
 
+ALLOWANCE = 100
+"""The stores' offline allowance: a customer's account may go 100 points below zero, no further."""
+
+
+def add_store(conn: sa.Connection, store: str, retailer: str, allowance: int = ALLOWANCE) -> None:
+    """Create or update ``store`` (of ``retailer``) with its box, ``box-`` and the store's letter."""
+    network.add_store(
+        conn,
+        network.Store(
+            tenant=TENANT,
+            store=store,
+            retailer=retailer,
+            name=store,
+            timezone="America/Mexico_City",
+            currency="MXN",
+            jurisdiction="mx-general",
+            language="es",
+            offline_allowance_points=allowance,
+        ),
+        now=T0,
+    )
+    network.add_device(conn, TENANT, store.replace("store", "box"), store, now=T0)
+
+
 @pytest.fixture
 def engine(hub_engine: Engine) -> Engine:
     with hub_engine.begin() as conn:
         network.add_tenant(conn, TENANT, "Acme", PREFIX, now=T0)
         for store, retailer in (("store-a", "shop-a"), ("store-b", "shop-b")):
-            network.add_store(
-                conn,
-                network.Store(
-                    tenant=TENANT,
-                    store=store,
-                    retailer=retailer,
-                    name=store,
-                    timezone="America/Mexico_City",
-                    currency="MXN",
-                    jurisdiction="mx-general",
-                    language="es",
-                    offline_allowance_points=100,
-                ),
-                now=T0,
-            )
-            network.add_device(conn, TENANT, store.replace("store", "box"), store, now=T0)
+            add_store(conn, store, retailer)
     return hub_engine
 
 
@@ -406,14 +417,132 @@ def test_an_offline_redemption_is_held_within_the_allowance_then_posted(engine: 
     check(engine)
 
 
-def test_a_redemption_beyond_the_balance_the_counter_honoured_becomes_an_overdraft(engine: Engine) -> None:
+def test_an_online_redemption_beyond_the_balance_the_counter_honoured_becomes_an_overdraft(engine: Engine) -> None:
     enrol(engine, ANA)
-    # 120 points where the allowance lets a customer go 100 below zero (8.00 MXN of money earn nothing)
+    # Online, 120 points where the allowance lets a customer go 100 below zero (8.00 MXN of money earn nothing):
+    # the offline rule does not apply, nothing is voided.
     ingest(engine, message("box-b", sale("store-b", ANA, redeemed=120, amount=2_000)))
     assert posted(engine, ANA) == -120
     assert [kind for kind, _ in alerts(engine)] == ["points_overdraft"]
     with engine.connect() as conn:
         assert [o.shortfall_points for o in rep.open_overdrafts(conn, TENANT, PROGRAM)] == [20]
+        assert postings.voided_redemptions(conn, TENANT) == []
+
+
+def test_two_boxes_spending_the_same_points_offline_void_what_goes_beyond_the_allowance(engine: Engine) -> None:
+    enrol(engine, ANA)
+    # 1015.00 MXN, 15.00 off from 200.00 in the default promotions: 1000.00 earn 150 points.
+    ingest(engine, message("box-a", sale("store-a", ANA, earned=150, amount=101_500)))
+    # Both boxes are offline and know 150 points: each lets Ana pay 15.00 MXN with all of them.
+    first = sale("store-a", ANA, redeemed=150, hold=150, amount=1_500)
+    second = sale("store-b", ANA, redeemed=150, hold=150, amount=1_500)
+    ingest(engine, message("box-a", first, at=T0 + timedelta(hours=1)))
+    assert posted(engine, ANA) == 0 and alerts(engine) == []
+    late = message("box-b", second, at=T0 + timedelta(hours=2))
+    ingest(engine, late)
+    ingest(engine, late)  # a replay voids nothing more
+
+    # Posted down to minus the allowance and no further; the rest voided, kept and alerted.
+    assert posted(engine, ANA) == -ALLOWANCE
+    with engine.connect() as conn:
+        assert rep.open_overdrafts(conn, TENANT, PROGRAM) == []
+        [voided] = postings.voided_redemptions(conn, TENANT)
+        held = conn.execute(sa.select(db.ledger_transfer).where(db.ledger_transfer.c.ref == str(voided.event_id))).all()
+    where = (voided.store, voided.retailer, voided.customer, voided.sale_id)
+    assert where == ("store-b", "shop-b", ANA, second.sale_id)
+    assert (voided.hold_points, voided.posted_points, voided.voided_points) == (150, 100, 50)
+    assert (voided.available_points, voided.allowance_points) == (0, ALLOWANCE)
+    assert sorted((t.state, t.amount) for t in held) == [("pending", 100), ("posted", 100)]
+    [(kind, detail)] = alerts(engine)
+    assert kind == "points_voided"
+    assert detail.startswith(
+        f"50 of the 150 points customer {ANA} redeemed offline at store store-b (sale {second.sale_id}) voided, "
+        "100 posted: the customer had 0 points at the hub and may go no lower than -100"
+    )
+    check(engine)
+
+    # Settlement: each store is paid for the points the hub posted at its counter; the voided 50 are shop-b's.
+    with engine.begin() as conn:
+        statement = rep.settle_period(
+            conn,
+            TENANT,
+            PROGRAM,
+            period_start=T0 - timedelta(days=1),
+            period_end=T0 + timedelta(days=1),
+            now=T0 + timedelta(days=2),
+        )
+    lines = {line.party: (line.accepted_points, line.funded_points, line.net_minor) for line in statement.lines}
+    # 10 points pay 1.00 MXN. The distributor funded Ana's 150 points and bears the 100 of her allowance.
+    assert lines == {"shop-a": (150, 0, 1_500), "shop-b": (100, 0, 1_000), lg.DISTRIBUTOR: (0, 250, -2_500)}
+    assert sum(line.net_minor for line in statement.lines) == 0
+    check(engine)
+
+
+def test_a_refund_of_a_partly_voided_redemption_gives_back_only_the_points_posted(engine: Engine) -> None:
+    enrol(engine, ANA)
+    ingest(engine, message("box-a", sale("store-a", ANA, earned=150, amount=101_500)))
+    ingest(engine, message("box-a", sale("store-a", ANA, redeemed=150, hold=150, amount=1_500)))
+    second = sale("store-b", ANA, redeemed=150, hold=150, amount=1_500)
+    ingest(engine, message("box-b", second))
+    assert posted(engine, ANA) == -ALLOWANCE
+    # The box pays the 150 points back; the hub had taken 100 of them.
+    ingest(engine, message("box-b", refund(second, reversed_points=0, returned_points=150)))
+    assert posted(engine, ANA) == 0 and posted(engine, "shop-b", lg.Kind.RETAILER) == 0
+    check(engine)
+
+
+OFFLINE_EXAMPLES = 25
+"""Random runs of the property below, on each database."""
+STORES = (("store-a", "shop-a"), ("store-b", "shop-b"), ("store-c", "shop-c"))
+_customers = itertools.count(100)
+
+redemption = st.tuples(
+    st.sampled_from([store for store, _ in STORES]),
+    st.integers(1, 30).map(lambda steps: steps * 10),  # the default program spends 10 points at a time
+    st.integers(0, 40),  # points the same sale earns
+)
+
+
+@settings(
+    max_examples=OFFLINE_EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    allowance=st.sampled_from([0, 50, 100, 200]),
+    snapshot=st.integers(0, 300),
+    redemptions=st.lists(redemption, min_size=1, max_size=6),
+)
+def test_offline_redemptions_at_several_stores_never_take_a_customer_below_minus_the_allowance(
+    engine: Engine, allowance: int, snapshot: int, redemptions: list[tuple[str, int, int]]
+) -> None:
+    customer = identity.make(PREFIX, next(_customers))  # a customer of their own in every example
+    with engine.begin() as conn:
+        for store, retailer in STORES:
+            add_store(conn, store, retailer, allowance)
+    if snapshot:
+        ingest(engine, message("box-a", sale("store-a", customer, earned=snapshot, amount=100_000)))
+    # Every box knew the snapshot and spent from it offline; the hub sees the sales one after the other.
+    held = voided = 0
+    for store, points, earned in redemptions:
+        ingest(
+            engine,
+            message(store.replace("store", "box"), sale(store, customer, redeemed=points, hold=points, earned=earned)),
+        )
+        held += points
+        assert posted(engine, customer) >= -allowance
+    with engine.connect() as conn:
+        account = lg.balance(conn, lg.account_id(TENANT, PROGRAM, lg.Kind.CUSTOMER, customer))
+        mine = [v for v in postings.voided_redemptions(conn, TENANT) if v.customer == customer]
+        voided = sum(v.voided_points for v in mine)
+        assert rep.open_overdrafts(conn, TENANT, PROGRAM) == []
+        assert rep.check_ledger(conn, TENANT, PROGRAM) == []
+    assert account.debits_pending == 0
+    # Every point held is either posted or voided, and voided points were alerted.
+    earned_total = snapshot + sum(earned for _, _, earned in redemptions)
+    assert account.posted == earned_total - (held - voided)
+    assert len([k for k, d in alerts(engine) if k == "points_voided" and customer in d]) == len(mine)
 
 
 def test_a_retailer_earns_merchant_points_once_per_consumer_it_enrols(engine: Engine) -> None:

@@ -90,7 +90,7 @@ test-dates: bootstrap ## the date-sensitive tests (marker `dates`) again under l
 	  log="$$logs/$${zone//\//_}.log"; \
 	  echo "date-sensitive tests with the clock at $$at in $$zone (TZ=$$zone, faketime offset $$offset s)" > "$$log"; \
 	  TZ=$$zone PYTHONPATH=tests/faketime faketime --exclude-monotonic -f "+$$offset" \
-	    $(BIN)/python -m pytest -m dates -q >> "$$log" 2>&1 & pids="$$pids $$!"; \
+	    $(BIN)/python -m pytest -m "dates and not slow" -q >> "$$log" 2>&1 & pids="$$pids $$!"; \
 	done; \
 	failed=0; for pid in $$pids; do wait $$pid || failed=1; done; \
 	for log in "$$logs"/*.log; do cat "$$log"; echo; done; rm -rf "$$logs"; \

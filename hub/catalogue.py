@@ -53,8 +53,6 @@ __all__ = [
 
 BATCH_MAX: Final = 5_000
 """Items one :func:`upsert_items` call accepts (an ERP poll page set or an import chunk)."""
-SELECT_CHUNK: Final = 500
-"""Skus read back per query when comparing a batch with what is stored."""
 MAX_ITEMS: Final = wire.MAX_CATALOGUE_ITEMS
 """Items a tenant may have: what one ``catalogue`` snapshot can carry."""
 MAX_NAME_CHARS: Final = 120
@@ -194,16 +192,11 @@ def _check(item: Item) -> ItemProblem | None:
     return None
 
 
-def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(values), SELECT_CHUNK):
-        yield values[start : start + SELECT_CHUNK]
-
-
 def _read(conn: Connection, tenant: str, skus: Sequence[str] | None) -> dict[str, Item]:
     """Stored items of ``tenant`` (all, or only ``skus``), with their barcodes and carriers."""
     t, b, c = db.catalogue_item, db.catalogue_barcode, db.catalogue_carrier
     out: dict[str, Item] = {}
-    groups: Iterable[Sequence[str] | None] = [None] if skus is None else _chunks(list(skus))
+    groups: Iterable[Sequence[str] | None] = [None] if skus is None else db.chunks(list(skus))
     for group in groups:
         where_t = [t.c.tenant == tenant] + ([] if group is None else [t.c.sku.in_(group)])
         where_b = [b.c.tenant == tenant] + ([] if group is None else [b.c.sku.in_(group)])
@@ -305,11 +298,11 @@ def upsert_items(
             conn.execute(sa.insert(t).values(tenant=tenant, sku=sku, **values))
     changed_set = set(changed)
     # Barcodes: drop the changed items' own, then take each new one from whichever item holds it.
-    for group in _chunks(changed):
+    for group in db.chunks(changed):
         conn.execute(sa.delete(b).where(b.c.tenant == tenant, b.c.sku.in_(group)))
         conn.execute(sa.delete(c).where(c.c.tenant == tenant, c.c.sku.in_(group)))
     new_codes = {code: sku for sku in changed for code in wanted[sku].barcodes}
-    for group in _chunks(list(new_codes)):
+    for group in db.chunks(list(new_codes)):
         held = conn.execute(sa.select(b.c.barcode, b.c.sku).where(b.c.tenant == tenant, b.c.barcode.in_(group))).all()
         for code, holder in held:
             conn.execute(sa.delete(b).where(b.c.tenant == tenant, b.c.barcode == code))
@@ -402,7 +395,7 @@ def set_stock(
     key = (s.c.tenant == tenant, s.c.location_kind == location_kind, s.c.location == location)
     by_sku = {sku: (on_hand, forecast) for sku, on_hand, forecast in levels}
     stored: dict[str, tuple[int, int | None]] = {}
-    for group in _chunks(list(by_sku)):
+    for group in db.chunks(list(by_sku)):
         for sku, on_hand, forecast in conn.execute(
             sa.select(s.c.sku, s.c.on_hand, s.c.forecast).where(*key, s.c.sku.in_(group))
         ):

@@ -39,7 +39,7 @@ from __future__ import annotations
 import enum
 import logging
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, Literal
@@ -47,7 +47,6 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from pydantic import ValidationError
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from core import identity, wire
@@ -109,8 +108,6 @@ ACTIVITY_SCAN_MAX: Final = 200_000
 """Most ledger transfers read to find a store's regulars; the newest are read first."""
 MAX_DUPLICATES: Final = 10_000
 """Most possible duplicates one :func:`find_duplicates` or :func:`duplicates` call returns."""
-IN_CHUNK: Final = 500
-"""Values per ``IN (...)`` list, so statements stay small on both databases."""
 MAX_DEAD_LETTERS_READ: Final = 1_000
 """Newest refused events of one box read when its watermark meets a missing seq (refusals are rare)."""
 
@@ -242,15 +239,6 @@ def _aware(value: datetime, name: str) -> datetime:
 
 def _check_id(loyalty_id: str, name: str = "loyalty_id") -> str:
     return identity.parse(loyalty_id, field=name).digits
-
-
-def _chunks(values: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
-def _insert(conn: Connection, table: sa.Table) -> Any:
-    return postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
 
 
 def _row(conn: Connection, tenant: str, loyalty_id: str) -> Any:
@@ -437,7 +425,7 @@ def _apply_one(conn: Connection, tenant: str, r: Any, now: datetime, report: App
         if current.fingerprint_consent:
             _store_template(conn, tenant, lid, data.fingerprint_template, data.store, r.device, now)
     conn.execute(
-        _insert(conn, db.customer_event)
+        db.insert(conn, db.customer_event)
         .values(
             event_id=r.event_id,
             tenant=tenant,
@@ -512,7 +500,7 @@ def _store_template(
     conn: Connection, tenant: str, lid: str, sealed: str, store: str, device: str, now: datetime
 ) -> None:
     row = {"sealed": sealed, "store": store, "device": device, "updated_at": now}
-    stmt = _insert(conn, db.customer_template).values(tenant=tenant, loyalty_id=lid, **row)
+    stmt = db.insert(conn, db.customer_template).values(tenant=tenant, loyalty_id=lid, **row)
     conn.execute(stmt.on_conflict_do_update(index_elements=["tenant", "loyalty_id"], set_=row))
 
 
@@ -564,7 +552,7 @@ def _record_duplicate(conn: Connection, tenant: str, a: str, b: str, reason: str
     first, second = _pair(a, b)
     d = db.customer_duplicate
     done = conn.execute(
-        _insert(conn, d)
+        db.insert(conn, d)
         .values(tenant=tenant, loyalty_id=first, other_id=second, reason=reason, detected_at=now)
         .on_conflict_do_nothing(index_elements=["tenant", "loyalty_id", "other_id"])
         .returning(d.c.other_id)
@@ -805,7 +793,7 @@ def _move_points(conn: Connection, tenant: str, gone: str, keep: str, now: datet
 def _forget(conn: Connection, tenant: str, lid: str, reason: str, now: datetime) -> None:
     e = db.customer_erased
     conn.execute(
-        _insert(conn, e)
+        db.insert(conn, e)
         .values(tenant=tenant, loyalty_id=lid, reason=reason, erased_at=now)
         .on_conflict_do_update(index_elements=["tenant", "loyalty_id"], set_={"reason": reason, "erased_at": now})
     )
@@ -889,7 +877,7 @@ def _sales(conn: Connection, refs: Iterable[str]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     keys = list(by_id)
     s = db.sale
-    for chunk in _chunks(keys):
+    for chunk in db.chunks(keys):
         for r in conn.execute(
             sa.select(s.c.event_id, s.c.store, s.c.total_minor, s.c.currency, s.c.box_ts, s.c.sale_id).where(
                 s.c.event_id.in_(chunk)
@@ -1153,7 +1141,7 @@ def _reversed_earnings(
         return 0
     originals = {u for ref, _ in rows if (u := _event_uuid(ref)) is not None}
     earns: set[uuid.UUID] = set()
-    for chunk in _chunks(list(originals)):
+    for chunk in db.chunks(list(originals)):
         earns.update(
             r[0] for r in conn.execute(sa.select(t.c.id).where(t.c.id.in_(chunk), t.c.code == lg.Code.EARN.value))
         )
@@ -1322,7 +1310,7 @@ def customers_body(
     c = db.customer
     rows: list[Any] = []
     ids = list(seen)
-    for chunk in _chunks(ids):
+    for chunk in db.chunks(ids):
         rows.extend(
             conn.execute(
                 sa.select(c).where(
@@ -1350,7 +1338,7 @@ def customers_body(
     balances: dict[str, int] = {}
     if program is not None:
         a = db.ledger_account
-        for chunk in _chunks(chosen):
+        for chunk in db.chunks(chosen):
             for owner, cp, dp, dpend in conn.execute(
                 sa.select(a.c.owner, a.c.credits_posted, a.c.debits_posted, a.c.debits_pending).where(
                     a.c.tenant == tenant,
@@ -1362,7 +1350,7 @@ def customers_body(
                 balances[owner] = cp - dp - dpend
     templates: dict[str, str] = {}
     t = db.customer_template
-    for chunk in _chunks(chosen):
+    for chunk in db.chunks(chosen):
         for lid, sealed in conn.execute(
             sa.select(t.c.loyalty_id, t.c.sealed).where(t.c.tenant == tenant, t.c.loyalty_id.in_(chunk))
         ):

@@ -7,15 +7,16 @@ code and the same tests run on both. The schema is changed only by the Alembic r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -202,6 +203,32 @@ def one_line(exc: BaseException) -> str:
     else:
         text = f"{type(exc).__name__}: {exc}"
     return " ".join(text.split("\n", 1)[0].split())
+
+
+IN_CHUNK: Final = 500
+"""Values bound into one ``IN (...)`` list (or rows read back per query): statements stay small on both
+databases, far below SQLite's and PostgreSQL's limits on bound parameters."""
+
+_T = TypeVar("_T")
+
+
+def chunks(values: Sequence[_T], size: int = IN_CHUNK) -> Iterator[Sequence[_T]]:
+    """``values`` in consecutive slices of at most ``size`` (the last one may be shorter; none when empty)."""
+    if size < 1:
+        raise ValueError(f"chunk size must be at least 1, got {size}")
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def insert(conn: sa.Connection, table: sa.Table) -> Any:
+    """An INSERT for ``table`` in ``conn``'s dialect, so ``on_conflict_do_nothing`` / ``on_conflict_do_update``
+    are available on SQLite and PostgreSQL alike (the result is the dialect's own ``Insert``)."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise RuntimeError(f"unsupported database {dialect!r}: the hub runs on SQLite or PostgreSQL")
 
 
 def alembic_config(url: str) -> Config:

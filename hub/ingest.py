@@ -43,7 +43,6 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from core import wire
@@ -95,15 +94,6 @@ class BatchResult:
     statuses: int = 0
 
 
-def _insert(conn: Connection, table: sa.Table) -> Any:
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    if dialect == "sqlite":
-        return sqlite.insert(table)
-    raise RuntimeError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
-
-
 _PG_TYPES = {
     sa.Uuid: "uuid",
     sa.String: "text",
@@ -135,7 +125,7 @@ def _insert_new(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -
         with conn.connection.driver_connection.cursor() as cur:  # type: ignore[union-attr]
             cur.execute(sql, [[None if row[c] is None else str(row[c]) for row in rows] for c in cols])
             return {r[0] for r in cur.fetchall()}
-    stmt = _insert(conn, table).on_conflict_do_nothing(index_elements=[key.name])
+    stmt = db.insert(conn, table).on_conflict_do_nothing(index_elements=[key.name])
     return {r[0] for r in conn.execute(stmt.returning(key), rows)}
 
 

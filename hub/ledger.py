@@ -49,7 +49,6 @@ from datetime import UTC, date, datetime
 from typing import Any, Final
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from core.errors import InvalidInput
@@ -310,10 +309,6 @@ def add_months(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month, day=day)
 
 
-def _insert(conn: Connection, table: sa.Table) -> Any:
-    return postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
-
-
 # --- programs and accounts -------------------------------------------------------------------------------
 
 
@@ -332,7 +327,7 @@ def register_program(
         "lot_expiry_months": lot_expiry_months,
         "created_at": as_utc(now),
     }
-    stmt = _insert(conn, db.ledger_program).values(row)
+    stmt = db.insert(conn, db.ledger_program).values(row)
     keep = ("currency", "points_per_step", "value_minor_per_step", "lot_expiry_months")
     conn.execute(stmt.on_conflict_do_update(index_elements=["tenant", "program"], set_={k: row[k] for k in keep}))
     return get_program(conn, tenant, program.id)
@@ -386,7 +381,7 @@ def open_accounts(conn: Connection, specs: Sequence[AccountSpec], *, now: dateti
     # accounts wait for each other on the first one instead of each holding one the other needs.
     by_id = {s.id: row for s, row in zip(specs, rows, strict=True)}
     unique = [by_id[key] for key in sorted(by_id)]
-    conn.execute(_insert(conn, db.ledger_account).on_conflict_do_nothing(index_elements=["id"]), unique)
+    conn.execute(db.insert(conn, db.ledger_account).on_conflict_do_nothing(index_elements=["id"]), unique)
     return [s.id for s in specs]
 
 

@@ -82,7 +82,6 @@ from typing import Annotated, Any, Final, Literal
 import psycopg
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from core import wire
@@ -223,7 +222,7 @@ def set_program(
         "body": program.model_dump(mode="json"),
         "updated_at": lg.as_utc(now),
     }
-    stmt = _insert(conn, db.points_program).values(row)
+    stmt = db.insert(conn, db.points_program).values(row)
     conn.execute(stmt.on_conflict_do_update(index_elements=["tenant"], set_={k: row[k] for k in row if k != "tenant"}))
     return registered
 
@@ -289,10 +288,6 @@ class PostingReport:
     voided_points: int = 0
     """Points of offline redemptions voided for going beyond the customer's allowance (see ``points_voided``)."""
     alerts: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _insert(conn: Connection, table: sa.Table) -> Any:
-    return postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
 
 
 class _Batch:
@@ -598,7 +593,7 @@ def _post_sale(batch: _Batch, msg: wire.Message, sale: wire.SaleData) -> None:
     if figure.customer_unknown:
         # Its enrolment is likely on its way (through another worker, say): verified when it is applied.
         batch.conn.execute(
-            _insert(batch.conn, db.posting_unverified)
+            db.insert(batch.conn, db.posting_unverified)
             .values(
                 event_id=event_id,
                 tenant=tenant,
@@ -995,7 +990,7 @@ def _post_refund(batch: _Batch, msg: wire.Message, refund: wire.RefundData) -> N
             if landed is None:
                 # Its sale is not here yet (another worker has it, or it is still on its way): posted with it.
                 conn.execute(
-                    _insert(conn, db.refund_waiting)
+                    db.insert(conn, db.refund_waiting)
                     .values(
                         event_id=msg.envelope.id,
                         tenant=tenant,
@@ -1244,7 +1239,7 @@ def set_merchant_rules(conn: Connection, tenant: str, rules: MerchantRules, *, n
     if len(set(ids)) != len(ids):
         raise InvalidInput("rules.targets", "target ids must be unique")
     row = {"tenant": tenant, "body": rules.model_dump(mode="json"), "updated_at": lg.as_utc(now)}
-    stmt = _insert(conn, db.merchant_rules).values(row)
+    stmt = db.insert(conn, db.merchant_rules).values(row)
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=["tenant"], set_={"body": row["body"], "updated_at": row["updated_at"]}

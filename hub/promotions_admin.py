@@ -90,7 +90,6 @@ PREVIEW_DAYS: Final = 30
 MAX_PREVIEW_DAYS: Final = 90
 MAX_PREVIEW_SALES: Final = 20_000
 """Most sales one preview prices (the newest); the report says when it stopped there."""
-IN_CHUNK: Final = 500
 UNCATEGORISED: Final = "uncategorised"
 """The category of a sold sku the hub catalogue does not know."""
 _SCHEDULE_CONDITIONS: Final = ("valid_from", "valid_until")
@@ -495,10 +494,6 @@ def _jurisdiction(jurisdiction_id: str) -> Jurisdiction:
     return shipped_jurisdiction(jurisdiction_id)
 
 
-def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
-    return [values[i : i + IN_CHUNK] for i in range(0, len(values), IN_CHUNK)]
-
-
 def preview(
     conn: Connection,
     tenant: str,
@@ -584,7 +579,7 @@ def preview(
 def _lines(conn: Connection, event_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Any]]:
     sl = db.sale_line
     out: dict[uuid.UUID, list[Any]] = {}
-    for chunk in _chunks(list(event_ids)):
+    for chunk in db.chunks(list(event_ids)):
         for r in conn.execute(sa.select(sl).where(sl.c.event_id.in_(chunk)).order_by(sl.c.event_id, sl.c.line_no)):
             out.setdefault(r.event_id, []).append(r)
     return out
@@ -593,7 +588,7 @@ def _lines(conn: Connection, event_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, 
 def _catalogue(conn: Connection, tenant: str, skus: set[str]) -> dict[str, Any]:
     ci = db.catalogue_item
     out: dict[str, Any] = {}
-    for chunk in _chunks(sorted(skus)):
+    for chunk in db.chunks(sorted(skus)):
         for r in conn.execute(sa.select(ci).where(ci.c.tenant == tenant, ci.c.sku.in_(chunk))):
             out[r.sku] = r
     return out
@@ -635,7 +630,7 @@ def _shoppers(
         sa.and_(t.c.code == lg.Code.REDEEM.value, a.c.id == t.c.debit_account_id),
     )
     owners: dict[uuid.UUID, str] = {}
-    for chunk in _chunks([str(e) for e in event_ids]):
+    for chunk in db.chunks([str(e) for e in event_ids]):
         for ref, owner in conn.execute(
             sa.select(t.c.ref, a.c.owner)
             .join(a, customer_side)
@@ -646,7 +641,7 @@ def _shoppers(
             owners[uuid.UUID(ref)] = cu.resolve(conn, tenant, owner)
     c = db.customer
     facts: dict[str, Customer] = {}
-    for chunk in _chunks(sorted(set(owners.values()))):
+    for chunk in db.chunks(sorted(set(owners.values()))):
         for r in conn.execute(sa.select(c).where(c.c.tenant == tenant, c.c.loyalty_id.in_(chunk))):
             facts[r.loyalty_id] = Customer(
                 customer_id=r.loyalty_id,

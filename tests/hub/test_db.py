@@ -86,3 +86,34 @@ def test_a_database_error_reads_as_one_line_without_its_sql(sqlite_engine: sa.En
     line = db.one_line(caught.value)
     assert line == "OperationalError: no such table: nowhere"
     assert db.one_line(ValueError("two\nlines")) == "ValueError: two"
+
+
+def test_chunks_cover_every_value_once_in_order_within_the_bound() -> None:
+    values = list(range(2 * db.IN_CHUNK + 7))
+    parts = list(db.chunks(values))
+    assert [len(p) for p in parts] == [db.IN_CHUNK, db.IN_CHUNK, 7]
+    assert [v for p in parts for v in p] == values
+    assert list(db.chunks([], 3)) == []
+    assert list(db.chunks("abcde", 2)) == ["ab", "cd", "e"]
+    with pytest.raises(ValueError, match="at least 1"):
+        list(db.chunks([1], 0))
+
+
+def test_insert_skips_conflicts_on_both_databases(hub_db_url: str) -> None:
+    engine = db.make_engine(hub_db_url)
+    table = sa.Table("t_insert", sa.MetaData(), sa.Column("k", sa.Integer, primary_key=True), sa.Column("v", sa.Text))
+    try:
+        table.create(engine)
+        with engine.begin() as conn:
+            conn.execute(db.insert(conn, table), [{"k": 1, "v": "first"}])
+            skip = db.insert(conn, table).on_conflict_do_nothing(index_elements=["k"])
+            conn.execute(skip, [{"k": 1, "v": "second"}, {"k": 2, "v": "new"}])
+            stmt = db.insert(conn, table)
+            conn.execute(
+                stmt.on_conflict_do_update(index_elements=["k"], set_={"v": stmt.excluded.v}), [{"k": 2, "v": "upd"}]
+            )
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(table.c.k, table.c.v).order_by(table.c.k)).all()
+        assert [tuple(r) for r in rows] == [(1, "first"), (2, "upd")]
+    finally:
+        engine.dispose()

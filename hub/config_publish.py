@@ -32,11 +32,10 @@ from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.reasoncodes import ReasonCode
 
 from core import wire
 from core.errors import InvalidInput
+from hub import mqtt as hub_mqtt
 
 log = logging.getLogger(__name__)
 
@@ -89,30 +88,13 @@ def _connect(url: str, password: str | None) -> mqtt.Client:
     parts = urlsplit(url)
     if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
         raise InvalidInput("broker_url", f"{url!r} is not mqtt://[user[:password]@]host[:port]")
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=f"{PUBLISHER_ID}-{uuid.uuid4().hex[:12]}", protocol=mqtt.MQTTv5
-    )
-    if parts.username:
-        client.username_pw_set(unquote(parts.username), unquote(parts.password) if parts.password else password)
-    client.max_inflight_messages_set(MAX_INFLIGHT)
-    connected = threading.Event()
-    failure: list[str] = []
-
-    def on_connect(_c: mqtt.Client, _u: object, _f: mqtt.ConnectFlags, reason: ReasonCode, _p: object) -> None:
-        if reason.is_failure:
-            failure.append(str(reason))
-        connected.set()
-
-    client.on_connect = on_connect
+    username = unquote(parts.username) if parts.username else None
+    secret = unquote(parts.password) if parts.password else password
+    client = hub_mqtt.new_client(f"{PUBLISHER_ID}-{uuid.uuid4().hex[:12]}", username, secret, max_inflight=MAX_INFLIGHT)
     try:
-        client.connect(parts.hostname, parts.port or 1883, keepalive=30)
-    except OSError as exc:
-        raise PublishError(f"cannot reach the broker at {parts.hostname}:{parts.port or 1883}: {exc}") from exc
-    client.loop_start()
-    if not connected.wait(PUBLISH_TIMEOUT_S) or failure:
-        client.loop_stop()
-        why = failure[0] if failure else f"no answer within {PUBLISH_TIMEOUT_S} s"
-        raise PublishError(f"the broker refused the connection: {why}; check the hub's broker credentials")
+        hub_mqtt.connect_now(client, parts.hostname, parts.port or hub_mqtt.DEFAULT_PORT, timeout_s=PUBLISH_TIMEOUT_S)
+    except hub_mqtt.BrokerUnavailable as exc:
+        raise PublishError(str(exc)) from exc
     return client
 
 

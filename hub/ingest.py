@@ -39,8 +39,6 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import psycopg
 import sqlalchemy as sa
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy.engine import Connection, Engine
@@ -48,6 +46,7 @@ from sqlalchemy.engine import Connection, Engine
 from core import wire
 from core.errors import CoreError
 from hub import customers, db, postings
+from hub import mqtt as hub_mqtt
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +68,8 @@ CONFLICT_RETRY_MAX_S = 1.0
 """Bounds of the pause (doubling, with jitter) between two tries of a batch that met a conflict."""
 RECEIVE_MAXIMUM = 4000
 """MQTT 5 Receive Maximum: unacknowledged messages the broker may have in flight to one worker."""
+MAX_INFLIGHT = 1000
+"""Ack messages a worker has published at QoS 1 and the broker has not yet acknowledged."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -653,17 +654,10 @@ class IngestWorker:
         self._queue: queue.Queue[Incoming] = queue.Queue(config.queue_max)
         self._stopping = threading.Event()
         self._seq = 0
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=config.worker_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
+        self._client = hub_mqtt.new_client(
+            config.worker_id, config.username, config.password, manual_ack=True, max_inflight=MAX_INFLIGHT
         )
-        if config.username is not None:
-            self._client.username_pw_set(config.username, config.password)
-        self._client.max_inflight_messages_set(1000)
         self._client.max_queued_messages_set(0)
-        self._client.reconnect_delay_set(1, 30)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
@@ -700,13 +694,14 @@ class IngestWorker:
         self._queue.put(Incoming(msg.topic, bytes(msg.payload), datetime.now(UTC), msg.mid, msg.qos))
 
     def start(self) -> None:
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = self.config.session_expiry_s
-        props.ReceiveMaximum = RECEIVE_MAXIMUM
-        self._client.connect_async(
-            self.config.host, self.config.port, self.config.keepalive_s, clean_start=False, properties=props
+        hub_mqtt.start_session(
+            self._client,
+            self.config.host,
+            self.config.port,
+            keepalive_s=self.config.keepalive_s,
+            session_expiry_s=self.config.session_expiry_s,
+            receive_maximum=RECEIVE_MAXIMUM,
         )
-        self._client.loop_start()
 
     def stop(self) -> None:
         self._stopping.set()

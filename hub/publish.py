@@ -34,13 +34,12 @@ from typing import Any, Final
 
 import paho.mqtt.client as mqtt
 import sqlalchemy as sa
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy.engine import Connection
 
 from core import wire
 from core.errors import InvalidInput
 from hub import catalogue, db, network
+from hub import mqtt as hub_mqtt
 from hub.config_publish import PUBLISH_TIMEOUT_S, PublishError, VersionRefused, publish_config, read_retained
 
 __all__ = [
@@ -139,31 +138,11 @@ def connect_broker(
     host: str, port: int, username: str | None, password: str | None, *, timeout_s: float = PUBLISH_TIMEOUT_S
 ) -> mqtt.Client:
     """A connected MQTT 5 client with its network loop running, for :class:`Publisher`."""
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=f"{PUBLISHER_CLIENT_PREFIX}-{uuid.uuid4().hex[:12]}",
-        protocol=mqtt.MQTTv5,
-    )
-    if username:
-        client.username_pw_set(username, password)
-    connected = threading.Event()
-    failure: list[str] = []
-
-    def on_connect(_c: mqtt.Client, _u: object, _f: mqtt.ConnectFlags, reason: ReasonCode, _p: object) -> None:
-        if reason.is_failure:
-            failure.append(str(reason))
-        connected.set()
-
-    client.on_connect = on_connect
+    client = hub_mqtt.new_client(f"{PUBLISHER_CLIENT_PREFIX}-{uuid.uuid4().hex[:12]}", username or None, password)
     try:
-        client.connect(host, port, keepalive=30)
-    except OSError as exc:
-        raise PublishError(f"cannot reach the broker at {host}:{port}: {exc}") from exc
-    client.loop_start()
-    if not connected.wait(timeout_s) or failure:
-        client.loop_stop()
-        why = failure[0] if failure else f"no answer within {timeout_s} s"
-        raise PublishError(f"the broker at {host}:{port} refused the connection: {why}; check the hub's credentials")
+        hub_mqtt.connect_now(client, host, port, timeout_s=timeout_s)
+    except hub_mqtt.BrokerUnavailable as exc:
+        raise PublishError(str(exc)) from exc
     return client
 
 

@@ -30,12 +30,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from core import broker_auth, wire
+from edge_agent import mqtt as box_mqtt
 from edge_agent.store import Store
 
 log = logging.getLogger(__name__)
@@ -203,27 +202,24 @@ class Relay:
         cfg = self.config
         self._connection = connection
         username = cfg.username if cfg.username is not None else broker_auth.box_username(cfg.tenant, cfg.device)
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=username,
-            protocol=mqtt.MQTTv5,
-            reconnect_on_failure=True,
+        tls = None if cfg.ca_file is None else box_mqtt.TlsFiles(cfg.ca_file, cfg.cert_file, cfg.key_file)
+        client = box_mqtt.new_client(
+            username, cfg.password, tls=tls, max_inflight=min(cfg.window, wire.MAX_EVENTS_IN_FLIGHT)
         )
-        client.username_pw_set(username, cfg.password)
-        if cfg.ca_file is not None:
-            client.tls_set(ca_certs=cfg.ca_file, certfile=cfg.cert_file, keyfile=cfg.key_file)
         will = self._status(wire.StatusData(state="offline", reason="connection_lost", software=cfg.software))
         client.will_set(self._status_topic, will, qos=1, retain=True)
-        client.max_inflight_messages_set(min(cfg.window, wire.MAX_EVENTS_IN_FLIGHT))
-        client.max_queued_messages_set(0)
-        client.reconnect_delay_set(max(1, int(cfg.reconnect_min_s)), max(1, int(cfg.reconnect_max_s)))
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = cfg.session_expiry_s
-        client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s, clean_start=False, properties=props)
-        client.loop_start()
+        box_mqtt.start_session(
+            client,
+            cfg.host,
+            cfg.port,
+            keepalive_s=cfg.keepalive_s,
+            session_expiry_s=cfg.session_expiry_s,
+            reconnect_min_s=cfg.reconnect_min_s,
+            reconnect_max_s=cfg.reconnect_max_s,
+        )
         return client
 
     def _on_connect(

@@ -25,17 +25,6 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-__all__ = [
-    "DEFAULT_PORT",
-    "KEEPALIVE_S",
-    "RECONNECT_MAX_S",
-    "RECONNECT_MIN_S",
-    "BrokerUnavailable",
-    "connect_now",
-    "new_client",
-    "start_session",
-]
-
 DEFAULT_PORT: Final = 1883
 """The broker's port when a URL names none."""
 KEEPALIVE_S: Final = 30

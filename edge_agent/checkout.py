@@ -77,6 +77,7 @@ from edge_agent.catalogue import Catalogue, CatalogueItem
 from edge_agent.context import ContextProvider, ShopContext
 from edge_agent.customers import CachedCustomer, CustomerBook, record_points
 from edge_agent.payments import Approval, PaymentProvider, PaymentRefused
+from edge_agent.receipt_layout import Receipt, layout_receipt
 from edge_agent.receipts import (
     CustomerPoints,
     basket_screen,
@@ -88,7 +89,7 @@ from edge_agent.receipts import (
 from edge_agent.store import Store, Transaction, drop_open_sale, load_open_sale, save_open_sale
 from hardware.display import Display, Screen
 from hardware.errors import HardwareError
-from hardware.printer import PAPER_58MM, Printer, PrinterProfile, Receipt, encode, layout_receipt
+from hardware.printer import PAPER_58MM, Printer, PrinterProfile, encode
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")

@@ -94,7 +94,7 @@ class _Tolerant(BaseModel):
 
 class ReceiptSettings(_Tolerant):
     """The receipt's free text: lines above the items and below the totals (the printer keeps the first
-    ``hardware.printer.receipt.MAX_FREE_LINES``)."""
+    ``edge_agent.receipt_layout.MAX_FREE_LINES``)."""
 
     header: tuple[Annotated[str, Field(max_length=64)], ...] = Field(default=(), max_length=wire.MAX_RECEIPT_TEXT_LINES)
     footer: tuple[Annotated[str, Field(max_length=64)], ...] = Field(default=(), max_length=wire.MAX_RECEIPT_TEXT_LINES)

@@ -15,7 +15,7 @@ from PIL import Image
 
 from hardware.printer.profile import PrinterProfile
 
-#: Longest text a QR block takes, in bytes. A loyalty id or URL is under 100; the printer's own limit
+#: Longest text a QR block takes, in bytes. An id or a URL is under 100; the printer's own limit
 #: is higher, but a larger code would not fit 58 mm paper at a scannable module size.
 MAX_QR_BYTES = 256
 

@@ -64,6 +64,7 @@ import phonenumbers
 from core import identity, wire
 from core.errors import InvalidInput
 from core.points import known_balance
+from core.pricing.from_sale import sale_customer
 from core.pricing.model import Customer
 from edge_agent.sealing import Sealer, WrongKey, box_key_path, load_or_create_box_key
 from edge_agent.store import Store, Transaction
@@ -580,8 +581,8 @@ class CustomerBook:
 
     def pricing_customer(self, c: CachedCustomer) -> Customer:
         """The customer as :func:`core.pricing.price` needs them, with the box's view of the balance."""
-        return Customer(
-            customer_id=c.loyalty_id,
+        return sale_customer(
+            c.loyalty_id,
             tier_points=c.tier_points,
             transactions_this_month=c.transactions_this_month,
             points_balance=self.balance(c),

@@ -53,7 +53,8 @@ from sqlalchemy.engine import Connection
 from core import identity, wire
 from core.errors import InvalidInput
 from core.points import PointsProgram
-from core.tiers import TierBasis, TierDecision, TierRules, TierScheme, TierState, decide_tier
+from core.pricing.from_sale import held_tier_values
+from core.tiers import TierBasis, TierDecision, TierRules, TierState, decide_tier
 from hub import db, network
 from hub import ledger as lg
 from hub.config_publish import PublishError
@@ -1279,7 +1280,8 @@ def customers_body(
             phones.add(phone)
         if sticker:
             stickers.add(sticker)
-        tier_points, transactions = _tier_fields(scheme, r)
+        # The values that make the box's classification give the held tier.
+        tier_points, transactions = held_tier_values(scheme, int(r.tier_value), r.tier_id)
         record: dict[str, Any] = {
             "loyalty_id": r.loyalty_id,
             "name": r.name,
@@ -1311,18 +1313,6 @@ def customers_body(
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else lg.as_utc(value).isoformat()
-
-
-def _tier_fields(scheme: TierScheme | None, r: Any) -> tuple[int, int]:
-    """(tier_points, transactions_this_month) that make the box's classification give the held tier."""
-    value = int(r.tier_value)
-    if scheme is not None and r.tier_id is not None:
-        held = scheme.tier(r.tier_id)
-        if held is not None:
-            value = max(value, held.min_value)
-    if scheme is not None and scheme.basis is TierBasis.ACTIVITY:
-        return 0, value
-    return value, 0
 
 
 def watermark_seq(conn: Connection, tenant: str, device: str) -> int:

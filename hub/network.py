@@ -42,6 +42,7 @@ from hub import db
 __all__ = [
     "LANGUAGES",
     "LOYALTY_BLOCK_SIZE",
+    "MAX_BLOCK",
     "Device",
     "Store",
     "Tenant",

@@ -55,7 +55,8 @@ from typing import Any, Concatenate, Final, ParamSpec, Protocol, TypeVar
 from core import identity, wire
 from core.errors import InvalidInput
 from core.money import allocate
-from core.pricing import MAX_BASKET_LINES, Basket, BasketLine, PricedReceipt, price
+from core.pricing import MAX_BASKET_LINES, PricedReceipt, price
+from core.pricing.from_sale import SoldLine, sale_basket
 from core.pricing.model import Customer
 from core.promotions.engine import PromotionUsage
 from core.tax import Pricing
@@ -403,24 +404,24 @@ class Sale:
     def _priced(self, context: ShopContext) -> PricedReceipt:
         if not self.lines:
             raise InvalidInput("lines", "the sale has no items yet; scan an item first")
-        basket = Basket(
-            currency=context.currency,
-            store=context.store,
-            lines=tuple(
-                BasketLine(
+        basket = sale_basket(
+            context.currency,
+            context.store,
+            [
+                SoldLine(
                     line_id=line.line_id,
-                    item_id=line.item.sku,
-                    description=line.item.name,
+                    sku=line.item.sku,
+                    name=line.item.name,
                     category=line.item.category,
                     tax_category=line.item.tax_category,
                     distributor=line.item.distributor,
                     brand=line.item.brand,
-                    quantity=line.qty,
+                    qty=line.qty,
                     unit_price_minor=line.item.unit_price_minor,
                     measure_per_unit_milli=line.item.measure_per_unit_milli,
                 )
                 for line in self.lines
-            ),
+            ],
         )
         customer = self._pricing_customer()
         if self.points_to_redeem and context.program is None:

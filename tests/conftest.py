@@ -7,22 +7,24 @@ restart its broker (``broker.kill()``, ``broker.start()``).
 Collection marks every test by the servers it starts, so ``-m "not mqtt and not postgres and not browser
 and not erp"`` runs none: from the fixtures it uses (:data:`SERVER_FIXTURES`), from a fixture parameter
 that puts it on PostgreSQL (:data:`POSTGRES_PARAM`), and, for the few tests that start servers in their own
-body or through a subprocess, from :data:`SELF_STARTING`. ``tests/test_markers.py`` proves the marks hold.
+body or through a subprocess, from :data:`SELF_STARTING`. ``tests/test_markers.py`` proves the marks hold,
+and a test that starts a server in this process without its marker fails at once (:data:`GUARDED_STARTS`).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Final
+from typing import Final, NoReturn
 
 import pytest
 import sqlalchemy as sa
 
 from hub import db
-from hub.local_services import MosquittoServer, PostgresServer
+from hub.local_services import BoxProcess, HubProcess, MosquittoServer, PostgresServer
+from tests.hub.tryton_server import TrytonServer
 
 _db_names = itertools.count(1)
 
@@ -98,6 +100,16 @@ def server_markers(nodeid: str, fixturenames: list[str], params: Mapping[str, ob
     return frozenset(found)
 
 
+GUARDED_STARTS: Final[tuple[tuple[str, type[object], str], ...]] = (
+    ("mqtt", MosquittoServer, "a Mosquitto broker"),
+    ("mqtt", BoxProcess, "a box process (it needs a broker)"),
+    ("mqtt", HubProcess, "a hub process (it needs a broker)"),
+    ("postgres", PostgresServer, "a PostgreSQL cluster"),
+    ("erp", TrytonServer, "a Tryton server"),
+)
+"""Marker, class whose ``start`` a test without that marker may not call, and what it would have started."""
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     root = Path(str(config.rootpath))
     for item in items:
@@ -109,6 +121,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         have = {mark.name for mark in item.iter_markers()}
         for marker in sorted(server_markers(item.nodeid, fixturenames, params) - have):
             item.add_marker(getattr(pytest.mark, marker))
+
+
+@pytest.fixture(autouse=True)
+def _servers_only_under_their_markers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``start`` fail for the servers of the markers this test lacks (a server fixture of a wider scope,
+    set up before this one, is not covered; its users are marked from ``item.fixturenames``)."""
+    have = {mark.name for mark in request.node.iter_markers()}
+    for marker, server_class, what in GUARDED_STARTS:
+        if marker not in have:
+            monkeypatch.setattr(server_class, "start", _refusal(request.node.nodeid, marker, what))
+
+
+def _refusal(nodeid: str, marker: str, what: str) -> Callable[..., NoReturn]:
+    def start(*_args: object, **_kwargs: object) -> NoReturn:
+        pytest.fail(
+            f"{nodeid} starts {what} but is not marked {marker!r}: use the fixture that starts it "
+            f"(see SERVER_FIXTURES in tests/conftest.py), or list the test in SELF_STARTING there",
+            pytrace=False,
+        )
+
+    return start
 
 
 @pytest.fixture

@@ -25,8 +25,10 @@ from typing import Any, Final
 
 import pytest
 
+from hub.local_services import BoxProcess, HubProcess, MosquittoServer, PostgresServer
 from tests.collected_items import OUTPUT_ENV
 from tests.conftest import POSTGRES_PARAM, SELF_STARTING, SERVER_FIXTURES, covers, server_markers
+from tests.hub.tryton_server import TrytonServer
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 TESTS: Final = ROOT / "tests"
@@ -345,3 +347,18 @@ def test_an_unmarked_test_using_a_server_fixture_is_reported() -> None:
     }
     sources = {"tests/hub/test_x.py": ModuleStarts()}
     assert _missing([item], sources) == ["tests/hub/test_x.py::test_y[sqlite]: starts a server but lacks ['mqtt']"]
+
+
+def test_an_unmarked_test_that_starts_a_server_fails_before_the_server_starts() -> None:
+    # The class's own ``start`` with no instance: a constructor call here would make the source scan (rightly)
+    # require the markers.
+    for server_class in (MosquittoServer, BoxProcess, HubProcess, PostgresServer, TrytonServer):
+        start = server_class.__dict__["start"]
+        with pytest.raises(pytest.fail.Exception, match="is not marked"):
+            start()
+
+
+@pytest.mark.mqtt
+def test_a_marked_test_starts_its_server() -> None:
+    assert MosquittoServer.start.__qualname__ == "MosquittoServer.start"
+    assert PostgresServer.start.__qualname__.startswith("_refusal.")  # marked mqtt only

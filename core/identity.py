@@ -37,6 +37,14 @@ digit; this module refuses versions it does not know), and every character is in
 (a keyboard-wedge scanner with Caps Lock on) and a trailing CR or LF; both are accepted. Without the scheme a
 scanned twelve-digit number is a product barcode (UPC-A), never a loyalty id.
 
+Blocks of numbers
+-----------------
+A box enrols customers offline, so it hands out numbers from a block of its own: :data:`LOYALTY_BLOCK_SIZE`
+numbers, block ``n`` being ``n * 10,000`` to ``n * 10,000 + 9,999``. A box whose device id ends in ``n``
+(``box-7``) uses block ``n`` until the hub assigns it a range (:func:`device_block`, :func:`block_numbers`);
+the hub gives each device that same block when it is free, so numbers enrolled before the assignment stay
+inside the assigned range. Block 0 (numbers below 10,000) is never implied by a device id.
+
 Every problem raises :class:`core.errors.InvalidInput` with a stable ``code``: ``loyalty_id_length``,
 ``loyalty_id_characters``, ``loyalty_id_prefix``, ``loyalty_id_check_digit``, ``loyalty_id_network``
 (another distributor's id) and ``loyalty_sticker_format``.
@@ -44,6 +52,7 @@ Every problem raises :class:`core.errors.InvalidInput` with a stable ``code``: `
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Final
 
@@ -51,13 +60,17 @@ from core.errors import InvalidInput
 
 __all__ = [
     "ID_DIGITS",
+    "LOYALTY_BLOCK_SIZE",
+    "MAX_BLOCK",
     "MAX_NUMBER",
     "MAX_PREFIX",
     "MIN_NUMBER",
     "MIN_PREFIX",
     "STICKER_SCHEME",
     "LoyaltyId",
+    "block_numbers",
     "check_digit",
+    "device_block",
     "is_valid",
     "make",
     "parse",
@@ -73,6 +86,10 @@ MAX_PREFIX: Final = 999
 MIN_NUMBER: Final = 1
 MAX_NUMBER: Final = 10**NUMBER_DIGITS - 1
 STICKER_SCHEME: Final = "MO1:"
+LOYALTY_BLOCK_SIZE: Final = 10_000
+"""Loyalty numbers in one box's block."""
+MAX_BLOCK: Final = MAX_NUMBER // LOYALTY_BLOCK_SIZE
+"""The highest block number: the last block whose numbers all fit in :data:`NUMBER_DIGITS` digits."""
 
 # Bounds on raw text before any work is done on it: twelve digits with a separator between each pair is 23
 # characters; 64 leaves room for doubled separators and stray spaces and still refuses a pasted paragraph.
@@ -81,6 +98,8 @@ MAX_STICKER_CHARS: Final = 64
 
 # Separators printed on stickers or typed by people; anything else is a bad character.
 _SEPARATORS: Final = frozenset(" -")
+# The box number a device id ends in: ``box-7`` is box 7.
+_TRAILING_NUMBER: Final = re.compile(r"([0-9]+)$")
 # ASCII digits only: str.isdigit() also accepts other scripts' digits and superscripts.
 _DIGITS: Final = frozenset("0123456789")
 
@@ -251,3 +270,20 @@ def parse_sticker(payload: str, *, prefix: int | None = None, field: str = "stic
             code="loyalty_sticker_format",
         )
     return parse(rest, prefix=prefix, field=field)
+
+
+def device_block(device: str) -> int | None:
+    """The block a device's id implies (``box-7``: block 7); None when the id ends in no number from 1 to
+    :data:`MAX_BLOCK`."""
+    match = _TRAILING_NUMBER.search(device)
+    if match is None:
+        return None
+    block = int(match.group(1))
+    return block if 1 <= block <= MAX_BLOCK else None
+
+
+def block_numbers(block: int) -> tuple[int, int]:
+    """The first and last loyalty number of ``block``."""
+    _require_int(block, "block", 0, MAX_BLOCK)
+    first = block * LOYALTY_BLOCK_SIZE
+    return first, first + LOYALTY_BLOCK_SIZE - 1

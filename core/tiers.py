@@ -24,14 +24,24 @@ Benefits
 Each tier carries an ``earn_multiplier`` (applied to the base points of a purchase, see
 :mod:`core.points`) and a list of benefits described for people (free delivery, early access...).
 Tier-only prices are promotions whose audience lists the tier (see :mod:`core.promotions`).
+
+Moving between tiers
+--------------------
+:func:`classify` says where a value falls today. :func:`decide_tier` says which tier a customer *holds*
+after a review, under :class:`TierRules`: upgrades at once, downgrades at a period's end (after any grace
+periods) or at once. The hub reviews tiers with it; the box classifies with the held tier's values the hub
+sends it (see :func:`core.pricing.from_sale.held_tier_values`), so both name the same tier.
 """
 
 from __future__ import annotations
 
+import calendar
 import enum
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from fractions import Fraction
 from itertools import pairwise
-from typing import Annotated
+from typing import Annotated, Final, Literal
 
 from pydantic import Field, field_validator
 
@@ -41,11 +51,17 @@ from core.promotions.base import Identifier, Model, Rate, validate_json, validat
 __all__ = [
     "DEFAULT_ACTIVITY_TIERS",
     "DEFAULT_POINTS_TIERS",
+    "MAX_GRACE_PERIODS",
+    "MAX_POINTS_WINDOW_MONTHS",
     "Tier",
     "TierBasis",
+    "TierDecision",
+    "TierRules",
     "TierScheme",
     "TierStanding",
+    "TierState",
     "classify",
+    "decide_tier",
     "load_tier_scheme",
 ]
 
@@ -156,3 +172,117 @@ DEFAULT_ACTIVITY_TIERS = TierScheme(
         Tier(id="level_3", name="Level 3", min_value=151),
     ),
 )
+
+
+# --- how tiers move over time -------------------------------------------------------------------------------
+
+MAX_GRACE_PERIODS: Final = 24
+"""Most closed periods below a tier's minimum that :class:`TierRules` may forgive before a downgrade."""
+MAX_POINTS_WINDOW_MONTHS: Final = 120
+"""Longest rolling window of earned points a points-basis tier may look at (0 means ever)."""
+_PERIOD_MONTHS: Final = {"month": 1, "quarter": 3, "year": 12}
+
+
+@dataclass(frozen=True, slots=True)
+class TierRules:
+    """How tiers move. Upgrades happen as soon as the value reaches a higher tier.
+
+    ``downgrade``: ``period_end`` (only when a ``period`` closes with the value below the tier's minimum,
+    after ``grace_periods`` such periods in a row are forgiven) or ``immediate`` (the tier always follows
+    the value). Periods are calendar months, quarters or years in UTC. On the points basis the value is the
+    points earned in the last ``points_window_months`` months (0: ever); on the activity basis, the
+    transactions in the calendar month.
+    """
+
+    period: Literal["month", "quarter", "year"] = "month"
+    downgrade: Literal["period_end", "immediate"] = "period_end"
+    grace_periods: int = 0
+    points_window_months: int = 12
+
+    def __post_init__(self) -> None:
+        if self.period not in ("month", "quarter", "year"):
+            raise InvalidInput("period", "must be month, quarter or year")
+        if self.downgrade not in ("period_end", "immediate"):
+            raise InvalidInput("downgrade", "must be period_end or immediate")
+        if isinstance(self.grace_periods, bool) or not 0 <= self.grace_periods <= MAX_GRACE_PERIODS:
+            raise InvalidInput("grace_periods", f"must be 0 to {MAX_GRACE_PERIODS} periods")
+        if (
+            isinstance(self.points_window_months, bool)
+            or not 0 <= self.points_window_months <= MAX_POINTS_WINDOW_MONTHS
+        ):
+            raise InvalidInput("points_window_months", f"must be 0 (ever) to {MAX_POINTS_WINDOW_MONTHS} months")
+
+    def period_start(self, moment: datetime) -> datetime:
+        """The start of the period containing ``moment``."""
+        month = {"month": moment.month, "quarter": (moment.month - 1) // 3 * 3 + 1, "year": 1}[self.period]
+        return datetime(moment.year, month, 1, tzinfo=UTC)
+
+    def previous_start(self, start: datetime) -> datetime:
+        """The start of the period before the one starting at ``start``."""
+        total = start.year * 12 + start.month - 1 - _PERIOD_MONTHS[self.period]
+        year, month = total // 12, total % 12 + 1
+        return start.replace(year=year, month=month, day=min(start.day, calendar.monthrange(year, month)[1]))
+
+
+@dataclass(frozen=True, slots=True)
+class TierState:
+    """A customer's tier as decided: which, since when, grace periods used, when last reviewed."""
+
+    tier_id: str | None = None
+    since: datetime | None = None
+    grace_used: int = 0
+    reviewed_at: datetime | None = None
+    value: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TierDecision:
+    """The outcome of a review: the new state and what changed (``upgrade``, ``downgrade``, ``kept``)."""
+
+    state: TierState
+    change: Literal["upgrade", "downgrade", "kept"]
+    previous: str | None
+
+
+def decide_tier(
+    scheme: TierScheme,
+    rules: TierRules,
+    state: TierState,
+    *,
+    value_now: int,
+    closed_value: int | None,
+    now: datetime,
+) -> TierDecision:
+    """Apply ``rules`` to a customer in ``state``. ``value_now`` is the basis measured now; ``closed_value``
+    the value of the period that closed since the last review (None: no period closed)."""
+    rank = {t.id: i for i, t in enumerate(scheme.tiers)}
+    held = state.tier_id if state.tier_id in rank else None
+
+    def rank_of(tier_id: str | None) -> int:
+        return -1 if tier_id is None else rank[tier_id]
+
+    reached = classify(scheme, value_now).tier
+    reached_id = reached.id if reached is not None else None
+    grace = state.grace_used
+    if rules.downgrade == "immediate":
+        new, grace = reached_id, 0
+    else:
+        new = held
+        if closed_value is not None and held is not None:
+            closed = classify(scheme, closed_value).tier
+            closed_id = closed.id if closed is not None else None
+            if rank_of(closed_id) < rank_of(held):
+                grace += 1
+                if grace > rules.grace_periods:
+                    new, grace = closed_id, 0
+            else:
+                grace = 0
+        if rank_of(reached_id) > rank_of(new):
+            new, grace = reached_id, 0
+    change: Literal["upgrade", "downgrade", "kept"] = "kept"
+    if rank_of(new) > rank_of(held):
+        change = "upgrade"
+    elif rank_of(new) < rank_of(held):
+        change = "downgrade"
+    since = now if new != held else state.since
+    return TierDecision(TierState(new, since, grace, now, value_now), change, held)

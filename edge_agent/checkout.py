@@ -55,7 +55,8 @@ from typing import Any, Concatenate, Final, ParamSpec, Protocol, TypeVar
 from core import identity, wire
 from core.errors import InvalidInput
 from core.money import allocate
-from core.pricing import MAX_BASKET_LINES, Basket, BasketLine, PricedReceipt, price
+from core.pricing import MAX_BASKET_LINES, PricedReceipt, price
+from core.pricing.from_sale import SoldLine, sale_basket
 from core.pricing.model import Customer
 from core.promotions.engine import PromotionUsage
 from core.tax import Pricing
@@ -77,6 +78,7 @@ from edge_agent.catalogue import Catalogue, CatalogueItem
 from edge_agent.context import ContextProvider, ShopContext
 from edge_agent.customers import CachedCustomer, CustomerBook, record_points
 from edge_agent.payments import Approval, PaymentProvider, PaymentRefused
+from edge_agent.receipt_layout import Receipt, layout_receipt
 from edge_agent.receipts import (
     CustomerPoints,
     basket_screen,
@@ -88,7 +90,7 @@ from edge_agent.receipts import (
 from edge_agent.store import Store, Transaction, drop_open_sale, load_open_sale, save_open_sale
 from hardware.display import Display, Screen
 from hardware.errors import HardwareError
-from hardware.printer import PAPER_58MM, Printer, PrinterProfile, Receipt, encode, layout_receipt
+from hardware.printer import PAPER_58MM, Printer, PrinterProfile, encode
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -402,24 +404,24 @@ class Sale:
     def _priced(self, context: ShopContext) -> PricedReceipt:
         if not self.lines:
             raise InvalidInput("lines", "the sale has no items yet; scan an item first")
-        basket = Basket(
-            currency=context.currency,
-            store=context.store,
-            lines=tuple(
-                BasketLine(
+        basket = sale_basket(
+            context.currency,
+            context.store,
+            [
+                SoldLine(
                     line_id=line.line_id,
-                    item_id=line.item.sku,
-                    description=line.item.name,
+                    sku=line.item.sku,
+                    name=line.item.name,
                     category=line.item.category,
                     tax_category=line.item.tax_category,
                     distributor=line.item.distributor,
                     brand=line.item.brand,
-                    quantity=line.qty,
+                    qty=line.qty,
                     unit_price_minor=line.item.unit_price_minor,
                     measure_per_unit_milli=line.item.measure_per_unit_milli,
                 )
                 for line in self.lines
-            ),
+            ],
         )
         customer = self._pricing_customer()
         if self.points_to_redeem and context.program is None:

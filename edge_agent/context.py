@@ -12,8 +12,10 @@ previous context and :attr:`ContextProvider.last_error` says what is wrong with 
 functions (:func:`parse_settings`, :func:`parse_promotions`, :func:`parse_program`) let whoever receives a
 snapshot refuse a bad one before storing it.
 
-:func:`load_defaults` gives a fresh box the embedded demo configuration of ``edge_agent/defaults/`` (a small
-Mexican corner shop): config rows, catalogue, stock counts and stock rules, in one transaction.
+:func:`load_defaults` gives a fresh box the embedded demo configuration (a small Mexican corner shop): the
+network's default settings, program and promotions from :mod:`core.defaults` (the hub reads the same files),
+and the box's own demo catalogue, stock counts and stock rules from ``edge_agent/defaults/``, in one
+transaction. :func:`default_body` gives the text of any of them.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core import wire
+from core import defaults, wire
 from core.errors import InvalidInput
 from core.identity import MAX_NUMBER, MAX_PREFIX, MIN_PREFIX
 from core.money import currency as lookup_currency
@@ -57,6 +59,7 @@ __all__ = [
     "StoreSettings",
     "body_sha256",
     "build_context",
+    "default_body",
     "load_defaults",
     "parse_program",
     "parse_promotions",
@@ -64,6 +67,7 @@ __all__ = [
 ]
 
 DEFAULTS_DIR: Final = Path(__file__).with_name("defaults")
+"""The box's own demo data (catalogue, stock, stock rules); the shared defaults are in :mod:`core.defaults`."""
 DEFAULTS_VERSION: Final = 0
 """The version of every config row written from the embedded defaults: any snapshot from the hub is newer."""
 CONTEXT_KINDS: Final = ("settings", "promotions", "program")
@@ -94,7 +98,7 @@ class _Tolerant(BaseModel):
 
 class ReceiptSettings(_Tolerant):
     """The receipt's free text: lines above the items and below the totals (the printer keeps the first
-    ``hardware.printer.receipt.MAX_FREE_LINES``)."""
+    ``edge_agent.receipt_layout.MAX_FREE_LINES``)."""
 
     header: tuple[Annotated[str, Field(max_length=64)], ...] = Field(default=(), max_length=wire.MAX_RECEIPT_TEXT_LINES)
     footer: tuple[Annotated[str, Field(max_length=64)], ...] = Field(default=(), max_length=wire.MAX_RECEIPT_TEXT_LINES)
@@ -312,8 +316,12 @@ class ContextProvider:
         return context
 
 
-def _defaults_body(name: str) -> str:
-    return (DEFAULTS_DIR / f"{name}.json").read_text(encoding="utf-8")
+def default_body(kind: str) -> str:
+    """The embedded default body of config ``kind``: the network's shared default for settings, program and
+    promotions (:mod:`core.defaults`), the box's demo data for the rest."""
+    if kind in defaults.SHARED_KINDS:
+        return defaults.default_body(kind)
+    return (DEFAULTS_DIR / f"{kind}.json").read_text(encoding="utf-8")
 
 
 def load_defaults(store: BoxStore) -> bool:
@@ -325,10 +333,10 @@ def load_defaults(store: BoxStore) -> bool:
     """
     from edge_agent.sync import apply_config_in
 
-    bodies = {kind: _defaults_body(kind) for kind in ("settings", "program", "promotions", "catalogue", "stock_rules")}
+    bodies = {kind: default_body(kind) for kind in ("settings", "program", "promotions", "catalogue", "stock_rules")}
     # Check every body first: broken defaults must fail here, loudly, not at the first sale.
     build_context({kind: (DEFAULTS_VERSION, bodies[kind]) for kind in CONTEXT_KINDS})
-    opening = json.loads(_defaults_body("stock"))["on_hand"]
+    opening = json.loads(default_body("stock"))["on_hand"]
     with store.transaction() as tx:
         if tx.conn.execute("SELECT 1 FROM config LIMIT 1").fetchone() is not None:
             return False

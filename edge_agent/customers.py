@@ -64,6 +64,7 @@ import phonenumbers
 from core import identity, wire
 from core.errors import InvalidInput
 from core.points import known_balance
+from core.pricing.from_sale import sale_customer
 from core.pricing.model import Customer
 from edge_agent.sealing import Sealer, WrongKey, box_key_path, load_or_create_box_key
 from edge_agent.store import Store, Transaction
@@ -81,8 +82,6 @@ MAX_FACE_IMAGE_BYTES: Final = 1024 * 1024
 MAX_SIGNATURE_CHARS: Final = 32 * 1024
 """Path data of a signature drawn with a finger on the mPOS screen: a few thousand characters."""
 EARLIEST_BIRTH_YEAR: Final = 1900
-LOYALTY_BLOCK_SIZE: Final = 10_000
-"""Numbers in the block a box derives from its device number when the hub has not assigned a range."""
 MAX_NUMBER_SKIPS: Final = 10_000
 """Most already-taken numbers skipped while picking a new loyalty number."""
 MAX_JOURNAL_ROWS_PER_CUSTOMER: Final = 1_000
@@ -289,16 +288,13 @@ def number_range(device: str, assigned: tuple[int, int] | None) -> tuple[int, in
     """The loyalty numbers this box may hand out: the hub's assignment, else its device number's block."""
     if assigned is not None:
         return assigned
-    match = re.search(r"([0-9]+)$", device)
-    block = int(match.group(1)) if match else 0
-    if not 1 <= block <= identity.MAX_NUMBER // LOYALTY_BLOCK_SIZE:
+    block = identity.device_block(device)
+    if block is None:
         raise NotConfigured(
-            f"device id {device!r} does not end in a box number from 1 to "
-            f"{identity.MAX_NUMBER // LOYALTY_BLOCK_SIZE}, and the hub has not assigned a loyalty_range: "
-            "ask the hub to assign this box a range before enrolling customers"
+            f"device id {device!r} does not end in a box number from 1 to {identity.MAX_BLOCK}, and the hub "
+            "has not assigned a loyalty_range: ask the hub to assign this box a range before enrolling customers"
         )
-    first = block * LOYALTY_BLOCK_SIZE
-    return first, first + LOYALTY_BLOCK_SIZE - 1
+    return identity.block_numbers(block)
 
 
 # ------------------------------------------------------------------------------------------------ validation
@@ -585,8 +581,8 @@ class CustomerBook:
 
     def pricing_customer(self, c: CachedCustomer) -> Customer:
         """The customer as :func:`core.pricing.price` needs them, with the box's view of the balance."""
-        return Customer(
-            customer_id=c.loyalty_id,
+        return sale_customer(
+            c.loyalty_id,
             tier_points=c.tier_points,
             transactions_this_month=c.transactions_this_month,
             points_balance=self.balance(c),

@@ -1,12 +1,12 @@
 """What the customer reads: the printed receipt and the customer-side OLED screens, in the shop's language.
 
 :func:`build_receipt` turns a priced ticket (``core.pricing.PricedReceipt``), its tenders
-(``core.tenders.Settlement``) and the customer's points into the printer's ``Receipt``: items at shelf
-price, each promotion's discount, the taxes (included or added, as the jurisdiction prices), the total,
-the tenders with change and cash rounding, and for a member the points earned, the balance after the sale,
-the tier and a QR code of the loyalty sticker payload (``MO1:`` + the id, see ``core.identity``), so the
-receipt itself identifies the customer at the next visit. :func:`build_refund_receipt` does the same for a
-refund.
+(``core.tenders.Settlement``) and the customer's points into the ``Receipt`` the counter prints (laid out
+by ``edge_agent.receipt_layout``): items at shelf price, each promotion's discount, the taxes (included or
+added, as the jurisdiction prices), the total, the tenders with change and cash rounding, and for a member
+the points earned, the balance after the sale, the tier and a QR code of the loyalty sticker payload
+(``MO1:`` + the id, see ``core.identity``), so the receipt itself identifies the customer at the next
+visit. :func:`build_refund_receipt` does the same for a refund.
 
 The screens (:func:`basket_screen`, :func:`paid_screen`, :func:`message_screen`) fit the 128x64 panel: the
 amount to pay or the change in the large line, what the customer earns below.
@@ -15,7 +15,7 @@ A balance shown to the customer is the points they may spend (:func:`core.points
 below zero: an overdraft the hub recorded is the shop's and the network's business, not a debt on a receipt.
 
 Words come from :data:`WORDS` for ``es``, ``en`` and ``zh``; amounts are integer minor units formatted by
-the printer's ``NumberFormat`` with the currency's exponent and symbol.
+``edge_agent.receipt_layout.NumberFormat`` with the currency's exponent and symbol.
 """
 
 from __future__ import annotations
@@ -31,8 +31,7 @@ from core.pricing.model import PricedReceipt
 from core.promotions.timing import to_local
 from core.tax import Pricing
 from core.tenders import Refund, Settlement, TenderKind, WalletProvider
-from hardware.display import Icon, Screen
-from hardware.printer.receipt import (
+from edge_agent.receipt_layout import (
     CHINESE,
     MAX_FREE_LINES,
     SPANISH,
@@ -45,6 +44,7 @@ from hardware.printer.receipt import (
     NumberFormat,
     Receipt,
 )
+from hardware.display import Icon, Screen
 
 __all__ = [
     "ENGLISH",

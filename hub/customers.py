@@ -53,7 +53,8 @@ from sqlalchemy.engine import Connection
 from core import identity, wire
 from core.errors import InvalidInput
 from core.points import PointsProgram
-from core.tiers import TierBasis, TierScheme, classify
+from core.pricing.from_sale import held_tier_values
+from core.tiers import TierBasis, TierDecision, TierRules, TierState, decide_tier
 from hub import db, network
 from hub import ledger as lg
 from hub.config_publish import PublishError
@@ -998,105 +999,6 @@ def balance(conn: Connection, tenant: str, loyalty_id: str, program: str) -> Cus
 # --- tiers --------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class TierRules:
-    """How tiers move. Upgrades happen as soon as the value reaches a higher tier.
-
-    ``downgrade``: ``period_end`` (only when a ``period`` closes with the value below the tier's minimum,
-    after ``grace_periods`` such periods in a row are forgiven) or ``immediate`` (the tier always follows
-    the value). Periods are calendar months, quarters or years in UTC. On the points basis the value is the
-    points earned in the last ``points_window_months`` months (0: ever); on the activity basis, the
-    transactions in the calendar month.
-    """
-
-    period: Literal["month", "quarter", "year"] = "month"
-    downgrade: Literal["period_end", "immediate"] = "period_end"
-    grace_periods: int = 0
-    points_window_months: int = 12
-
-    def __post_init__(self) -> None:
-        if self.period not in ("month", "quarter", "year"):
-            raise InvalidInput("period", "must be month, quarter or year")
-        if self.downgrade not in ("period_end", "immediate"):
-            raise InvalidInput("downgrade", "must be period_end or immediate")
-        if isinstance(self.grace_periods, bool) or not 0 <= self.grace_periods <= 24:
-            raise InvalidInput("grace_periods", "must be 0 to 24 periods")
-        if isinstance(self.points_window_months, bool) or not 0 <= self.points_window_months <= 120:
-            raise InvalidInput("points_window_months", "must be 0 (ever) to 120 months")
-
-    def period_start(self, moment: datetime) -> datetime:
-        """The start of the period containing ``moment``."""
-        month = {"month": moment.month, "quarter": (moment.month - 1) // 3 * 3 + 1, "year": 1}[self.period]
-        return datetime(moment.year, month, 1, tzinfo=UTC)
-
-    def previous_start(self, start: datetime) -> datetime:
-        return lg.add_months(start, -{"month": 1, "quarter": 3, "year": 12}[self.period])
-
-
-@dataclass(frozen=True, slots=True)
-class TierState:
-    """A customer's tier as decided: which, since when, grace periods used, when last reviewed."""
-
-    tier_id: str | None = None
-    since: datetime | None = None
-    grace_used: int = 0
-    reviewed_at: datetime | None = None
-    value: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class TierDecision:
-    """The outcome of a review: the new state and what changed (``upgrade``, ``downgrade``, ``kept``)."""
-
-    state: TierState
-    change: Literal["upgrade", "downgrade", "kept"]
-    previous: str | None
-
-
-def decide_tier(
-    scheme: TierScheme,
-    rules: TierRules,
-    state: TierState,
-    *,
-    value_now: int,
-    closed_value: int | None,
-    now: datetime,
-) -> TierDecision:
-    """Apply ``rules`` to a customer in ``state``. ``value_now`` is the basis measured now; ``closed_value``
-    the value of the period that closed since the last review (None: no period closed)."""
-    rank = {t.id: i for i, t in enumerate(scheme.tiers)}
-    held = state.tier_id if state.tier_id in rank else None
-
-    def rank_of(tier_id: str | None) -> int:
-        return -1 if tier_id is None else rank[tier_id]
-
-    reached = classify(scheme, value_now).tier
-    reached_id = reached.id if reached is not None else None
-    grace = state.grace_used
-    if rules.downgrade == "immediate":
-        new, grace = reached_id, 0
-    else:
-        new = held
-        if closed_value is not None and held is not None:
-            closed = classify(scheme, closed_value).tier
-            closed_id = closed.id if closed is not None else None
-            if rank_of(closed_id) < rank_of(held):
-                grace += 1
-                if grace > rules.grace_periods:
-                    new, grace = closed_id, 0
-            else:
-                grace = 0
-        if rank_of(reached_id) > rank_of(new):
-            new, grace = reached_id, 0
-    change: Literal["upgrade", "downgrade", "kept"] = "kept"
-    if rank_of(new) > rank_of(held):
-        change = "upgrade"
-    elif rank_of(new) < rank_of(held):
-        change = "downgrade"
-    since = now if new != held else state.since
-    return TierDecision(TierState(new, since, grace, now, value_now), change, held)
-
-
 def tier_value(
     conn: Connection,
     tenant: str,
@@ -1378,7 +1280,8 @@ def customers_body(
             phones.add(phone)
         if sticker:
             stickers.add(sticker)
-        tier_points, transactions = _tier_fields(scheme, r)
+        # The values that make the box's classification give the held tier.
+        tier_points, transactions = held_tier_values(scheme, int(r.tier_value), r.tier_id)
         record: dict[str, Any] = {
             "loyalty_id": r.loyalty_id,
             "name": r.name,
@@ -1410,18 +1313,6 @@ def customers_body(
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else lg.as_utc(value).isoformat()
-
-
-def _tier_fields(scheme: TierScheme | None, r: Any) -> tuple[int, int]:
-    """(tier_points, transactions_this_month) that make the box's classification give the held tier."""
-    value = int(r.tier_value)
-    if scheme is not None and r.tier_id is not None:
-        held = scheme.tier(r.tier_id)
-        if held is not None:
-            value = max(value, held.min_value)
-    if scheme is not None and scheme.basis is TierBasis.ACTIVITY:
-        return 0, value
-    return value, 0
 
 
 def watermark_seq(conn: Connection, tenant: str, device: str) -> int:

@@ -9,8 +9,9 @@ ERP warehouse that serves it. A **device** (counter box) belongs to one store an
 numbers it may hand out while offline, so two boxes never enrol the same number.
 
 Loyalty ranges: unless told otherwise, device ``<name>-<n>`` gets numbers ``n * 10,000`` to
-``n * 10,000 + 9,999``, the block the box itself uses before the hub has assigned one
-(:func:`edge_agent.customers.number_range`), so numbers it enrolled offline stay inside its range. A device
+``n * 10,000 + 9,999``, the block the box itself uses before the hub has assigned one (both sides apply
+:func:`core.identity.device_block` and :func:`core.identity.block_numbers`), so numbers it enrolled offline
+stay inside its range. A device
 whose id ends in no number, or whose block is taken, gets the lowest free block that no device of the tenant
 would take by its number. Block 0 (numbers below 10,000) is left to the hub and to pre-printed stickers.
 
@@ -26,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -36,11 +36,13 @@ from sqlalchemy.engine import Connection
 
 from core import identity, wire
 from core.errors import InvalidInput
+from core.identity import LOYALTY_BLOCK_SIZE, MAX_BLOCK
 from hub import db
 
 __all__ = [
     "LANGUAGES",
     "LOYALTY_BLOCK_SIZE",
+    "MAX_BLOCK",
     "Device",
     "Store",
     "Tenant",
@@ -58,13 +60,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LANGUAGES: Final = ("es", "en", "zh")
-LOYALTY_BLOCK_SIZE: Final = 10_000
-"""Loyalty numbers per box block; the same size the box assumes before the hub assigns a range."""
-MAX_BLOCK: Final = identity.MAX_NUMBER // LOYALTY_BLOCK_SIZE
 MAX_NAME_CHARS: Final = 120
 MAX_LISTED: Final = 10_000
 """Stores or devices one listing returns."""
-_TRAILING_NUMBER: Final = re.compile(r"([0-9]+)$")
 
 
 @dataclass(frozen=True)
@@ -306,14 +304,6 @@ def stores(conn: Connection, tenant: str, *, retailer: str | None = None) -> lis
 # ------------------------------------------------------------------------------------------------ devices
 
 
-def _implied_block(device: str) -> int | None:
-    match = _TRAILING_NUMBER.search(device)
-    if match is None:
-        return None
-    block = int(match.group(1))
-    return block if 1 <= block <= MAX_BLOCK else None
-
-
 def _free_block(conn: Connection, tenant: str, device: str) -> tuple[int, int]:
     rows = conn.execute(
         sa.select(db.store_device.c.device, db.store_device.c.loyalty_first, db.store_device.c.loyalty_last).where(
@@ -321,19 +311,19 @@ def _free_block(conn: Connection, tenant: str, device: str) -> tuple[int, int]:
         )
     ).all()
     taken = [(int(first), int(last)) for _d, first, last in rows]
-    implied_by_others = {b for d, _f, _l in rows if (b := _implied_block(d)) is not None}
+    implied_by_others = {b for d, _f, _l in rows if (b := identity.device_block(d)) is not None}
 
     def free(block: int) -> bool:
-        first, last = block * LOYALTY_BLOCK_SIZE, block * LOYALTY_BLOCK_SIZE + LOYALTY_BLOCK_SIZE - 1
+        first, last = identity.block_numbers(block)
         return all(last < f or first > la for f, la in taken)
 
-    own = _implied_block(device)
+    own = identity.device_block(device)
     if own is not None and free(own):
-        return own * LOYALTY_BLOCK_SIZE, own * LOYALTY_BLOCK_SIZE + LOYALTY_BLOCK_SIZE - 1
+        return identity.block_numbers(own)
     # Blocks counted down from the top: the ones provisioning numbers (box-1, box-2, ...) imply stay free.
     for block in range(MAX_BLOCK, 0, -1):
         if block not in implied_by_others and free(block):
-            return block * LOYALTY_BLOCK_SIZE, block * LOYALTY_BLOCK_SIZE + LOYALTY_BLOCK_SIZE - 1
+            return identity.block_numbers(block)
     raise InvalidInput("loyalty_range", f"tenant {tenant!r} has no free block of loyalty numbers left")
 
 

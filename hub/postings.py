@@ -66,7 +66,6 @@ Every function works in the caller's transaction.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 import sqlite3
@@ -76,7 +75,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache, partial
-from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
 import psycopg
@@ -85,17 +83,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from core import wire
+from core import defaults, wire
 from core.errors import InvalidInput
 from core.money import allocate
 from core.points import PointsProgram, Redemption, settle_offline_hold
 from core.pricing import price
-from core.pricing.model import Basket, BasketLine, Customer
+from core.pricing.from_sale import UnpricedLine, held_tier_values, sale_basket, sale_customer, wire_lines
+from core.pricing.model import Customer
 from core.pricing.model import Store as PricingStore
 from core.promotions import PromotionSet, load_promotions
 from core.promotions.base import validate_model
 from core.tax import Jurisdiction, shipped_jurisdiction
-from core.tiers import TierBasis
 from hub import db
 from hub import ledger as lg
 
@@ -130,8 +128,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULTS_DIR: Final = Path(__file__).resolve().parents[1] / "edge_agent" / "defaults"
-"""The box's embedded default configuration, read here as data (the hub does not import the box's code)."""
 DEFAULT_LOT_EXPIRY_MONTHS: Final = 12
 """Lifetime of earned points when the tenant's program is the default one registered on first use."""
 MAX_TARGETS: Final = 50
@@ -206,8 +202,9 @@ def lock_tenants(conn: Connection, tenants: Iterable[str]) -> None:
 
 
 @cache
-def _default_json(name: str) -> Any:
-    return json.loads((DEFAULTS_DIR / name).read_text(encoding="utf-8"))
+def _default_json(kind: str) -> Any:
+    """The network's default ``kind`` body (:mod:`core.defaults`, what a box without a hub config uses)."""
+    return defaults.default_json(kind)
 
 
 def set_program(
@@ -230,12 +227,12 @@ def set_program(
 
 def tenant_program(conn: Connection, tenant: str, *, now: datetime) -> PointsProgram:
     """The tenant's consumer program. A tenant without one gets the boxes' embedded default program
-    (``edge_agent/defaults/program.json``), registered with :data:`DEFAULT_LOT_EXPIRY_MONTHS`."""
+    (:mod:`core.defaults`), registered with :data:`DEFAULT_LOT_EXPIRY_MONTHS`."""
     t = db.points_program
     body = conn.execute(sa.select(t.c.body).where(t.c.tenant == tenant)).scalar_one_or_none()
     if body is not None:
         return validate_model(PointsProgram, body, "points_program.body")
-    program = validate_model(PointsProgram, _default_json("program.json")["program"], "defaults.program")
+    program = validate_model(PointsProgram, _default_json("program")["program"], "defaults.program")
     set_program(conn, tenant, program, lot_expiry_months=DEFAULT_LOT_EXPIRY_MONTHS, now=now)
     return program
 
@@ -263,12 +260,12 @@ def _store_facts(conn: Connection, tenant: str, store: str) -> _StoreFacts:
     ).first()
     if row is not None:
         return _StoreFacts(store, row.retailer, row.timezone, row.jurisdiction, int(row.offline_allowance_points))
-    defaults = _default_json("settings.json")
-    ident = defaults["store"]
+    settings = _default_json("settings")
+    ident = settings["store"]
     retailer = ident["retailer_id"] if ident["store_id"] == store else store
-    jurisdiction = defaults["jurisdiction"] if isinstance(defaults["jurisdiction"], str) else ""
+    jurisdiction = settings["jurisdiction"] if isinstance(settings["jurisdiction"], str) else ""
     return _StoreFacts(
-        store, retailer, ident["timezone"], jurisdiction, int(defaults.get("offline_allowance_points", 0))
+        store, retailer, ident["timezone"], jurisdiction, int(settings.get("offline_allowance_points", 0))
     )
 
 
@@ -725,28 +722,11 @@ def _recompute(
     customer = _customer(batch.conn, tenant, sale.customer, program, sale.points_redeemed)
     if customer is None:
         return box_figure(f"customer {sale.customer} is not known at the hub yet", customer_unknown=True)
-    lines: list[BasketLine] = []
-    for no, line in enumerate(sale.lines, start=1):
-        if line.category is None or line.tax_category is None:
-            return box_figure(f"line {no} ({line.sku}) carries no category or tax category")
-        lines.append(
-            BasketLine(
-                line_id=f"l{no}",
-                item_id=line.sku,
-                description=line.name,
-                category=line.category,
-                tax_category=line.tax_category,
-                distributor=line.distributor,
-                brand=line.brand,
-                quantity=line.qty,
-                unit_price_minor=line.unit_price_minor,
-            )
-        )
     try:
-        basket = Basket(
-            currency=sale.currency,
-            store=PricingStore(store_id=sale.store, retailer_id=store.retailer, timezone=store.timezone),
-            lines=tuple(lines),
+        basket = sale_basket(
+            sale.currency,
+            PricingStore(store_id=sale.store, retailer_id=store.retailer, timezone=store.timezone),
+            wire_lines(sale.lines),
         )
         priced = price(
             basket,
@@ -757,6 +737,8 @@ def _recompute(
             box_ts,
             redeem_points=sale.points_redeemed,
         )
+    except UnpricedLine as exc:
+        return box_figure(exc.problem)
     except (InvalidInput, ValueError) as exc:
         return box_figure(str(exc))
     earned = priced.points
@@ -781,7 +763,7 @@ def _promotion_set(batch: _Batch, tenant: str, store: str, version: int) -> Prom
     body: Any = None
     if version == 0:
         try:
-            body = _default_json("promotions.json")
+            body = _default_json("promotions")
         except OSError as exc:
             body = None
             found = f"the boxes' default promotions cannot be read: {exc}"
@@ -827,17 +809,11 @@ def _customer(conn: Connection, tenant: str, loyalty_id: str, program: PointsPro
     row = conn.execute(sa.select(table).where(table.c.tenant == tenant, table.c.loyalty_id == loyalty_id)).first()
     if row is None or row.state != "active":
         return None
-    value = int(row.tier_value)
-    scheme = program.tiers
-    if scheme is not None and row.tier_id is not None:
-        held = scheme.tier(row.tier_id)
-        if held is not None:
-            value = max(value, held.min_value)
-    activity = scheme is not None and scheme.basis is TierBasis.ACTIVITY
-    return Customer(
-        customer_id=loyalty_id,
-        tier_points=0 if activity else value,
-        transactions_this_month=value if activity else 0,
+    tier_points, transactions = held_tier_values(program.tiers, int(row.tier_value), row.tier_id)
+    return sale_customer(
+        loyalty_id,
+        tier_points=tier_points,
+        transactions_this_month=transactions,
         # The ledger judges the balance; pricing only needs the redemption to be payable.
         points_balance=redeemed,
         birth_date=row.birth_date,

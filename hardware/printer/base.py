@@ -2,8 +2,8 @@
 
 A backend implements ``write(data)`` (send bytes, as python-escpos's ``_raw``) and, when its connection has
 a back channel, ``_read_answer(timeout_s)``; status queries, job checks and chunking live here, once. What
-the bytes mean (receipts, stickers) is the business of ``hardware.printer.receipt`` and
-``hardware.printer.encode``, above this interface.
+the bytes mean is decided above this interface: the application lays a job out as a ``Document``
+(``hardware.printer.document``, ``.compose``) and ``hardware.printer.encode`` turns it into bytes.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """A laid-out print job: the blocks a receipt becomes before it becomes bytes or a preview.
 
-``hardware.printer.receipt`` lays a receipt out into a ``Document``; ``hardware.printer.encode`` turns the
-document into ESC/POS bytes and ``hardware.printer.preview`` into plain text and a PNG. Text lines are
-already fitted to the paper, column exact (padding, alignment and wrapping are done here, not by printer
-commands), so the three outputs cannot disagree about where a character lands.
+An application lays what it prints out into a ``Document`` (``hardware.printer.compose`` helps, line by
+line); ``hardware.printer.encode`` turns the document into ESC/POS bytes and ``hardware.printer.preview``
+into plain text and a PNG. Text lines are already fitted to the paper, column exact (padding, alignment
+and wrapping are done here, not by printer commands), so the three outputs cannot disagree about where a
+character lands.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from PIL import Image
 
 from hardware.printer.profile import PrinterProfile
 
-#: Longest text a QR block takes, in bytes. A loyalty id or URL is under 100; the printer's own limit
+#: Longest text a QR block takes, in bytes. An id or a URL is under 100; the printer's own limit
 #: is higher, but a larger code would not fit 58 mm paper at a scannable module size.
 MAX_QR_BYTES = 256
 

@@ -145,10 +145,10 @@ def test_a_program_in_another_currency_is_refused(box: Store, context_provider: 
 
 def test_every_default_body_is_a_valid_wire_snapshot() -> None:
     from core import wire
-    from edge_agent.context import DEFAULTS_DIR
+    from edge_agent.context import default_body
 
     for kind in ("settings", "program", "promotions", "catalogue", "stock_rules"):
-        wire.decode_config_body(kind, (DEFAULTS_DIR / f"{kind}.json").read_bytes())
+        wire.decode_config_body(kind, default_body(kind).encode("utf-8"))
 
 
 def test_settings_keys_this_box_does_not_know_are_ignored(box: Store) -> None:

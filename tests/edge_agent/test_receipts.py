@@ -10,6 +10,7 @@ from core.pricing import Basket, BasketLine, Customer, PricedReceipt, price
 from core.tax import Pricing
 from core.tenders import CashTender, PointsTender, Settlement, TenderContext, settle
 from edge_agent.context import ContextProvider, ShopContext
+from edge_agent.receipt_layout import MAX_FREE_LINES, Minor, layout_receipt
 from edge_agent.receipts import (
     CustomerPoints,
     basket_screen,
@@ -19,7 +20,7 @@ from edge_agent.receipts import (
     paid_screen,
 )
 from hardware.display import SimulatedDisplay
-from hardware.printer import CHINESE_80MM, PAPER_58MM, encode, layout_receipt, render_text
+from hardware.printer import CHINESE_80MM, PAPER_58MM, encode, render_text
 from tests.edge_agent.conftest import FIXED_NOW, MEMBER_ID
 
 STICKER = "MO1:" + MEMBER_ID
@@ -161,15 +162,11 @@ def test_screens_show_the_amount_due_and_what_the_customer_earns(context_provide
 
 
 def test_number_format_puts_the_euro_after_the_amount() -> None:
-    from hardware.printer import Minor
-
     assert number_format("EUR").amount(Minor(123456, 2)) == "1.234,56 €"
     assert number_format("MXN").amount(Minor(123456, 2)) == "$1,234.56"
 
 
 def test_a_long_header_from_the_hub_is_cut_to_what_the_printer_takes(context_provider: ContextProvider) -> None:
-    from hardware.printer.receipt import MAX_FREE_LINES
-
     context = context_provider.current()
     priced = _priced(context, member=False)
     settlement = settle(priced.totals.total_minor, "MXN", [CashTender(7000)], TenderContext(online=True))

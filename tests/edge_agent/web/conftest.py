@@ -23,7 +23,7 @@ with warnings.catch_warnings():
 
 from edge_agent.catalogue import Catalogue
 from edge_agent.checkout import Checkout
-from edge_agent.context import CONTEXT_KINDS, DEFAULTS_DIR, ContextProvider, body_sha256
+from edge_agent.context import CONTEXT_KINDS, ContextProvider, body_sha256, default_body
 from edge_agent.customers import CustomerBook
 from edge_agent.payments import SimulatedAcquirer
 from edge_agent.stock import StockBook
@@ -63,7 +63,7 @@ STOCK_RULES = {
 
 def seed(store: Store) -> None:
     """The demo shop's settings, program and promotions, with a small catalogue of this suite's own."""
-    bodies = {kind: (DEFAULTS_DIR / f"{kind}.json").read_text(encoding="utf-8") for kind in CONTEXT_KINDS}
+    bodies = {kind: default_body(kind) for kind in CONTEXT_KINDS}
     catalogue = {
         "items": [
             {

@@ -1,8 +1,9 @@
-"""Receipts and stickers: exact ESC/POS bytes (golden files), code pages, columns, and previews.
+"""The sale receipt and the loyalty sticker as printed: exact ESC/POS bytes (golden files), columns, previews.
 
-Golden files live in tests/hardware/golden/printer/. A normal run compares byte for byte; after a deliberate
-layout change, regenerate them with ``MOSTRADOR_UPDATE_GOLDEN=1`` and review the diff of the .txt previews.
-PNG previews are written to test-artifacts/printer/ for a person to look at.
+Golden files live in tests/edge_agent/golden/receipts/. A normal run compares byte for byte; after a
+deliberate layout change, regenerate them with ``MOSTRADOR_UPDATE_GOLDEN=1`` and review the diff of the .txt
+previews. PNG previews are written to test-artifacts/printer/ for a person to look at. The printer's own
+encoding (code pages, code symbols, rasters) is tested in tests/hardware/test_printer_document.py.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
-from hardware.printer import (
+from edge_agent.receipt_layout import (
     CHINESE,
-    CHINESE_80MM,
-    PAPER_58MM,
-    PAPER_80MM,
+    MAX_FREE_LINES,
+    MAX_ITEMS,
     Charge,
     CodeKind,
     Item,
@@ -27,20 +27,24 @@ from hardware.printer import (
     LoyaltySticker,
     Minor,
     NumberFormat,
-    PrinterProfile,
     Receipt,
-    SimulatedPrinter,
-    encode,
     layout_receipt,
     layout_sticker,
+)
+from hardware.printer import (
+    CHINESE_80MM,
+    PAPER_58MM,
+    PAPER_80MM,
+    PrinterProfile,
+    SimulatedPrinter,
+    encode,
     render_png,
     render_text,
 )
-from hardware.printer.codes import code128b_modules, qr_image
-from hardware.printer.document import Document, Qr, Raster, Text
-from hardware.printer.encode import qr, raster
+from hardware.printer.compose import FEED_BEFORE_CUT_LINES
+from hardware.printer.document import Cut, Document, Feed, Raster, Text
 
-GOLDEN = Path(__file__).parent / "golden" / "printer"
+GOLDEN = Path(__file__).parent / "golden" / "receipts"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "printer"
 UPDATE = os.environ.get("MOSTRADOR_UPDATE_GOLDEN") == "1"
 
@@ -128,23 +132,11 @@ def test_text_preview_matches_the_golden_file_and_png_is_written(name: str) -> N
         assert saved.size == image.size
 
 
-def test_spanish_text_round_trips_through_cp858() -> None:
-    data = PAPER_58MM.encode("Ñandú, acción, €")
-    assert data == b"\xa5and\xa3, acci\xa2n, \xd5"
-    assert data.decode("cp858") == "Ñandú, acción, €"
-
-
 def test_job_selects_the_profile_code_page_once_at_the_start() -> None:
     data = encode(CASES["spanish_58mm"])
     assert data.startswith(b"\x1b@\x1bt\x13")  # ESC @, ESC t 19 (CP858 in the default escpos profile)
     assert data.count(b"\x1bt") == 1
     assert "Ferretería Ñandú".encode("cp858") in data
-
-
-def test_cp850_printer_spells_the_euro_sign() -> None:
-    profile = PrinterProfile("cp850", 32, 384, code_page="CP850")
-    assert profile.printable("49,90 € “ok”") == '49,90 EUR "ok"'
-    assert encode(Document(profile, (Text("€"),))) == b"\x1b@\x1bt\x02EUR\n"
 
 
 def test_chinese_printer_gets_fs_ampersand_and_gb18030() -> None:
@@ -211,39 +203,6 @@ def test_minor_units_are_formatted_without_float() -> None:
         Minor(1.5)  # type: ignore[arg-type]
 
 
-def test_code128_set_b_matches_python_barcode() -> None:
-    from barcode.codex import Code128
-
-    # python-barcode keeps code set B for letters, so its symbol must equal ours.
-    assert code128b_modules("Hola") == Code128("Hola").build()[0]
-
-
-def test_native_qr_bytes_follow_gs_paren_k() -> None:
-    assert qr("ML-1", 6) == (
-        b"\x1d(k\x04\x001A2\x00\x1d(k\x03\x001C\x06\x1d(k\x03\x001E1\x1d(k\x07\x001P0ML-1\x1d(k\x03\x001Q0"
-    )
-
-
-def test_printer_without_native_codes_gets_the_same_qr_as_a_raster() -> None:
-    profile = PrinterProfile("plain", 32, 384, native_qr=False, native_barcode=False)
-    data = encode(Document(profile, (Qr("ML-0001234-7", 5),)))
-    image = qr_image("ML-0001234-7", 5)
-    header = b"\x1dv0\x00" + bytes([48, 0, image.height, 0])
-    assert data.startswith(b"\x1b@\x1bt\x13" + header)
-    body = data[len(b"\x1b@\x1bt\x13" + header) :]
-    assert len(body) == 48 * image.height
-    # Decode the raster back: ink bits must be exactly the centred QR.
-    decoded = Image.frombytes("1", (384, image.height), bytes(b ^ 0xFF for b in body))
-    left = (384 - image.width) // 2
-    assert decoded.crop((left, 0, left + image.width, image.height)).tobytes() == image.tobytes()
-
-
-def test_raster_packs_ink_as_one_bits() -> None:
-    image = Image.new("1", (8, 1), 1)
-    image.putpixel((0, 0), 0)
-    assert raster(image) == b"\x1dv0\x00\x01\x00\x01\x00\x80"
-
-
 def test_logo_is_scaled_to_the_paper_and_dithered() -> None:
     block = CASES["spanish_80mm_logo"].blocks[0]
     assert isinstance(block, Raster)
@@ -257,19 +216,19 @@ def test_simulated_printer_prints_the_receipt_bytes() -> None:
         assert printer.output == data
 
 
-def test_receipt_bounds_are_enforced() -> None:
-    from hardware.printer.receipt import MAX_FREE_LINES
+def test_receipt_is_fed_past_the_cutter_and_cut_unless_told_not_to() -> None:
+    assert CASES["spanish_58mm"].blocks[-2:] == (Feed(FEED_BEFORE_CUT_LINES), Cut())
+    assert CASES["sticker_58mm"].blocks[-2:] == (Feed(FEED_BEFORE_CUT_LINES), Cut())
+    uncut = layout_receipt(Receipt(header=("Kiosco",), cut=False), PAPER_58MM)
+    assert not any(isinstance(block, Feed | Cut) for block in uncut.blocks)
 
+
+def test_receipt_bounds_are_enforced() -> None:
     with pytest.raises(ValueError, match="MAX_FREE_LINES"):
         Receipt(header=("x",) * (MAX_FREE_LINES + 1))
+    with pytest.raises(ValueError, match="MAX_ITEMS"):
+        Receipt(items=(Item("x", 1, Minor(1), Minor(1)),) * (MAX_ITEMS + 1))
     with pytest.raises(ValueError, match="too long for a CODE128"):
         layout_sticker(LoyaltySticker("x", "ML-" + "9" * 21, CodeKind.CODE128), PrinterProfile("label", 16, 192))
     with pytest.raises(ValueError, match="CODE128 content must be 1 to 24"):
         layout_sticker(LoyaltySticker("x", "ML-" + "9" * 22, CodeKind.CODE128), PAPER_58MM)
-
-
-def test_wrapping_a_chinese_word_into_a_narrow_column_always_advances() -> None:
-    from hardware.printer.document import wrap
-
-    assert wrap(CHINESE_80MM, "欢迎光临", 3) == ["欢", "迎", "光", "临"]
-    assert wrap(CHINESE_80MM, "欢迎", 1) == ["欢", "迎"]

@@ -1,12 +1,16 @@
-"""Receipts and loyalty stickers: the data the application fills in, laid out for a printer profile.
+"""The shop's sale receipt and the loyalty sticker, laid out on the counter's printer.
 
 ``Receipt`` holds what a receipt says (shop header, items, discounts, taxes, totals, tenders and change,
-points, the customer's loyalty code, footer); ``layout_receipt`` turns it into a ``Document`` for a
-``PrinterProfile``: 32 columns on 58 mm paper, 48 on 80 mm, with columns aligned and long names wrapped.
+points, the customer's loyalty code, footer); ``layout_receipt`` turns it into a printer ``Document`` for
+a ``PrinterProfile``: 32 columns on 58 mm paper, 48 on 80 mm, with columns aligned and long names wrapped.
+``LoyaltySticker`` and ``layout_sticker`` do the same for the label on a customer's loyalty card.
 Amounts are either strings the application already formatted, or ``Minor`` (integer minor units and the
 currency's exponent) formatted here with a ``NumberFormat``: there is no float anywhere.
 
-Then ``encode(document)`` gives the ESC/POS bytes and ``hardware.printer.preview`` the text and PNG views.
+What the words and numbers are is decided here; fitting them to the paper (wrapping, centring, code
+sizes, the feed before the cut) is ``hardware.printer.compose``'s. Then ``hardware.printer.encode`` gives
+the ESC/POS bytes and ``hardware.printer.preview`` the text and PNG views. ``edge_agent.receipts`` fills a
+``Receipt`` in from a priced sale.
 """
 
 from __future__ import annotations
@@ -14,32 +18,17 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from PIL import Image, ImageOps
+from PIL import Image
 
-from hardware.printer.document import (
-    MAX_IMAGE_HEIGHT_PX,
-    Barcode,
-    Block,
-    Cut,
-    Document,
-    Feed,
-    Qr,
-    Raster,
-    Text,
-    pad,
-    spread,
-    wrap,
-)
-from hardware.printer.profile import PrinterProfile
+from hardware.printer import Document, PrinterProfile
+from hardware.printer.compose import DocumentBuilder
+from hardware.printer.document import pad, wrap
 
 #: Most item lines on one receipt. A supermarket basket is under 100; more is a runaway loop.
 MAX_ITEMS = 500
 
 #: Most lines in each free-text section (header, footer).
 MAX_FREE_LINES = 12
-
-#: Lines fed before a cut so the last printed line clears the cutter blade (about 15 mm on most printers).
-FEED_BEFORE_CUT_LINES = 4
 
 #: Narrowest item-name column in the 80 mm table layout; below it the two-line layout is used.
 MIN_NAME_COLUMNS = 12
@@ -193,52 +182,15 @@ class LoyaltySticker:
     caption: str = ""
 
 
-class _Builder:
-    def __init__(self, profile: PrinterProfile) -> None:
-        self.profile = profile
-        self.width = profile.columns
-        self.blocks: list[Block] = []
-
-    def line(self, text: str, *, bold: bool = False, tall: bool = False) -> None:
-        self.blocks.append(Text(text, bold=bold, tall=tall))
-
-    def centred(self, text: str, *, bold: bool = False, tall: bool = False) -> None:
-        for part in wrap(self.profile, text, self.width):
-            self.line(pad(self.profile, part, self.width, "center").rstrip(), bold=bold, tall=tall)
-
-    def pair(self, left: str, right: str, *, bold: bool = False, tall: bool = False) -> None:
-        self.line(spread(self.profile, left, right, self.width), bold=bold, tall=tall)
-
-    def rule(self) -> None:
-        self.line("-" * self.width)
-
-    def codes(self, loyalty_id: str, kind: CodeKind) -> None:
-        if kind in (CodeKind.QR, CodeKind.BOTH):
-            self.blocks.append(Qr(loyalty_id, module_px=6 if self.profile.width_px >= 576 else 5))
-        if kind in (CodeKind.CODE128, CodeKind.BOTH):
-            modules = (len(loyalty_id) + 3) * 11 + 13
-            # Two dots per module scans best; narrow paper with a long id falls back to one.
-            module_px = 2 if modules * 2 <= self.profile.width_px else 1
-            if modules * module_px > self.profile.width_px:
-                raise ValueError(f"loyalty id {loyalty_id!r} is too long for a CODE128 on {self.profile.name}")
-            self.blocks.append(Barcode(loyalty_id, module_px=module_px, height_px=64))
-
-    def finish(self, cut: bool) -> Document:
-        if cut:
-            self.blocks += [Feed(FEED_BEFORE_CUT_LINES), Cut()]
-        return Document(self.profile, tuple(self.blocks))
+def _codes(b: DocumentBuilder, loyalty_id: str, kind: CodeKind) -> None:
+    """The customer's loyalty id as the symbol(s) ``kind`` asks for, QR first."""
+    if kind in (CodeKind.QR, CodeKind.BOTH):
+        b.qr(loyalty_id)
+    if kind in (CodeKind.CODE128, CodeKind.BOTH):
+        b.code128(loyalty_id)
 
 
-def _logo(profile: PrinterProfile, image: Image.Image) -> Raster:
-    """The logo scaled to fit the paper and MAX_IMAGE_HEIGHT_PX, dithered to 1 bit and centred."""
-    gray = image.convert("L")
-    gray.thumbnail((profile.width_px, MAX_IMAGE_HEIGHT_PX), Image.Resampling.LANCZOS)
-    canvas = Image.new("L", (profile.width_px, gray.height), 255)
-    canvas.paste(gray, ((profile.width_px - gray.width) // 2, 0))
-    return Raster(ImageOps.autocontrast(canvas).convert("1", dither=Image.Dither.FLOYDSTEINBERG))
-
-
-def _items(b: _Builder, receipt: Receipt) -> None:
+def _items(b: DocumentBuilder, receipt: Receipt) -> None:
     fmt, labels, profile = receipt.number_format, receipt.labels, b.profile
     rows = [
         (
@@ -280,10 +232,10 @@ def _items(b: _Builder, receipt: Receipt) -> None:
 
 def layout_receipt(receipt: Receipt, profile: PrinterProfile) -> Document:
     """Lay ``receipt`` out for ``profile``'s paper."""
-    b = _Builder(profile)
+    b = DocumentBuilder(profile)
     fmt, labels = receipt.number_format, receipt.labels
     if receipt.logo is not None:
-        b.blocks.append(_logo(profile, receipt.logo))
+        b.image(receipt.logo)
     for i, text in enumerate(receipt.header):
         b.centred(text, bold=i == 0, tall=i == 0)
     if receipt.header or receipt.logo is not None:
@@ -309,21 +261,21 @@ def layout_receipt(receipt: Receipt, profile: PrinterProfile) -> Document:
         b.pair(labels.balance, fmt.group(loyalty.balance))
         if loyalty.tier:
             b.pair(labels.tier, loyalty.tier)
-        b.codes(loyalty.loyalty_id, loyalty.code)
+        _codes(b, loyalty.loyalty_id, loyalty.code)
         b.centred(f"{labels.loyalty_id} {loyalty.loyalty_id}")
     if receipt.footer:
         b.line("")
         for text in receipt.footer:
             b.centred(text)
-    return b.finish(receipt.cut)
+    return b.build(cut=receipt.cut)
 
 
 def layout_sticker(sticker: LoyaltySticker, profile: PrinterProfile) -> Document:
     """Lay a loyalty-id sticker out: the name large, the code(s), the id in clear, an optional caption."""
-    b = _Builder(profile)
+    b = DocumentBuilder(profile)
     b.centred(sticker.name, bold=True, tall=True)
-    b.codes(sticker.loyalty_id, sticker.code)
+    _codes(b, sticker.loyalty_id, sticker.code)
     b.centred(sticker.loyalty_id, bold=True)
     if sticker.caption:
         b.centred(sticker.caption)
-    return b.finish(cut=True)
+    return b.build(cut=True)

@@ -62,11 +62,12 @@ demo: bootstrap ## run a broker, the hub and three simulated boxes for DEMO_SECO
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-check: lint typecheck ## ruff (lint and format) and mypy --strict
+check: lint typecheck ## ruff (lint and format), the import layers (import-linter) and mypy --strict
 
 fmt: $(STAMP) ## format the code and apply safe lint fixes
 	$(BIN)/ruff format .

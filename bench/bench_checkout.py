@@ -42,17 +42,21 @@ ITEMS_PER_SALE = 20
 MEMORY_SALES = 10_000
 TARGET_RSS_MB = 150.0
 TARGET_READY_S = 3.0
-MEMBER = identity.make(481, 4242)
-MEMBER_PHONE = "+522221234567"
+MEMBERS = 40
+"""Members the checkouts take turns with. Offline, a box keeps at most ``customers.MAX_JOURNAL_ROWS_PER_CUSTOMER``
+points movements of one customer before it refuses points: the memory run's 10,000 offline sales with points
+are spread so that no member reaches it, as in a shop."""
+MEMBER_PHONES = tuple(f"+5222212{n:05d}" for n in range(MEMBERS))
 
 
 def _add_member(store: Store) -> None:
     with store.transaction() as tx:
-        tx.conn.execute(
-            "INSERT INTO customer (loyalty_id, name, phone_e164, tier_points, balance_points, balance_at, "
-            "origin, updated_at) VALUES (?, 'María López', ?, 1500, 1000000000, ?, 'hub', ?)",
-            (MEMBER, MEMBER_PHONE, tx.now.isoformat(), tx.now.isoformat()),
-        )
+        for n, phone in enumerate(MEMBER_PHONES):
+            tx.conn.execute(
+                "INSERT INTO customer (loyalty_id, name, phone_e164, tier_points, balance_points, balance_at, "
+                "origin, updated_at) VALUES (?, 'María López', ?, 1500, 1000000000, ?, 'hub', ?)",
+                (identity.make(481, 4242 + n), phone, tx.now.isoformat(), tx.now.isoformat()),
+            )
 
 
 def _checkout(store: Store) -> tuple[Checkout, SimulatedPrinter, list[str]]:
@@ -87,7 +91,7 @@ def full_checkout(checkout: Checkout, barcodes: list[str], rng: random.Random) -
     sale = checkout.start(cashier="bench")
     for code in rng.sample(barcodes, ITEMS_PER_SALE):
         sale.add_barcode(code, rng.choice((1, 1, 2)))
-    sale.identify(MEMBER_PHONE)
+    sale.identify(rng.choice(MEMBER_PHONES))
     sale.use_points(100)
     settlement = sale.settlement()
     sale.add_cash(settlement.cash_due_minor + 5_000)

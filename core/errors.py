@@ -55,3 +55,20 @@ class UnknownCurrency(CoreError, KeyError):
     def __str__(self) -> str:
         # KeyError would quote the message; people should read it plain.
         return self.message
+
+
+def http_status_for(exc: BaseException) -> int:
+    """The HTTP status an error answers with, from the built-in kind it is: 403 for a permission refused, 404
+    for something missing, 400 for a bad value, 409 for a state that does not allow it, 503 for a service or
+    device out of reach, 500 for anything else. The hub's API and the box's mPOS both answer this way."""
+    if isinstance(exc, PermissionError):
+        return 403
+    if isinstance(exc, LookupError):
+        return 404
+    if isinstance(exc, ValueError):
+        return 400
+    if isinstance(exc, RuntimeError):
+        return 409
+    if isinstance(exc, OSError):
+        return 503
+    return 500

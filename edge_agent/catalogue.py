@@ -31,6 +31,7 @@ from pydantic import Field
 
 from core.errors import InvalidInput
 from core.promotions.base import Identifier, Model, validate_model
+from edge_agent.errors import EdgeError
 from edge_agent.store import Store
 
 __all__ = [
@@ -58,13 +59,13 @@ _SKU_SAFE = re.compile(r"[^A-Za-z0-9._:/@+-]")
 Symbology = Literal["ean13", "upca", "ean8", "code128"]
 
 
-class BadScan(InvalidInput):
+class BadScan(InvalidInput, EdgeError):
     """The scanner sent something that is not a product code (bad check digit, unprintable characters)."""
 
     code = "bad_scan"
 
 
-class UnknownBarcode(InvalidInput):
+class UnknownBarcode(InvalidInput, EdgeError):
     """A valid product code that no active item carries: the till offers to add the item."""
 
     code = "unknown_barcode"
@@ -74,7 +75,7 @@ class UnknownBarcode(InvalidInput):
         self.barcode = barcode
 
 
-class UnknownItem(InvalidInput):
+class UnknownItem(InvalidInput, EdgeError):
     """No active item has this SKU."""
 
     code = "unknown_item"

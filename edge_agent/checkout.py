@@ -77,6 +77,7 @@ from core.tenders import (
 from edge_agent.catalogue import Catalogue, CatalogueItem
 from edge_agent.context import ContextProvider, ShopContext
 from edge_agent.customers import CachedCustomer, CustomerBook, record_points
+from edge_agent.errors import EdgeError
 from edge_agent.payments import Approval, PaymentProvider, PaymentRefused
 from edge_agent.receipt_layout import Receipt, layout_receipt
 from edge_agent.receipts import (
@@ -123,13 +124,13 @@ OPEN_SALE_VERSION: Final = 1
 """Version of the JSON an open sale is kept in (``open_sale.state``)."""
 
 
-class SaleClosed(InvalidInput):
+class SaleClosed(InvalidInput, EdgeError):
     """The sale was already completed or cancelled: start a new one."""
 
     code = "sale_closed"
 
 
-class PaymentDeclined(InvalidInput):
+class PaymentDeclined(InvalidInput, EdgeError):
     """The wallet acquirer declined a payment code; the tender was removed, ask for another one."""
 
     code = "payment_declined"

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from core import broker_auth, wire
+from edge_agent.errors import EdgeError
 from hardware.config import DEVICES
 
 DEFAULT_CONFIG_PATH: Final = Path("/etc/mostrador/agent.toml")
@@ -48,8 +49,10 @@ MAX_CONFIG_BYTES: Final = 64 * 1024
 ENV_MQTT_PASSWORD: Final = "MOSTRADOR_MQTT_PASSWORD"  # noqa: S105 - the variable's name, not a password
 
 
-class AgentConfigError(ValueError):
+class AgentConfigError(EdgeError, ValueError):
     """The agent's configuration file is missing, unreadable or wrong; the message says where and how."""
+
+    code = "agent_config_invalid"
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from core.promotions.base import Identifier, load_json, validate_model
 from core.promotions.engine import PromotionSet
 from core.promotions.loader import load_promotions
 from core.tax import Jurisdiction, load_jurisdiction, shipped_jurisdiction
+from edge_agent.errors import EdgeError
 from edge_agent.store import Store as BoxStore
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ MAX_OFFLINE_ALLOWANCE_POINTS: Final = 10**9
 Language = Literal["es", "en", "zh"]
 
 
-class BadConfig(InvalidInput):
+class BadConfig(InvalidInput, EdgeError):
     """A config row the box cannot use; ``field`` is ``config.<kind>.<key>``."""
 
     code = "bad_config"

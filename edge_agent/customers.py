@@ -66,6 +66,7 @@ from core.errors import InvalidInput
 from core.points import known_balance
 from core.pricing.from_sale import sale_customer
 from core.pricing.model import Customer
+from edge_agent.errors import EdgeError
 from edge_agent.sealing import Sealer, WrongKey, box_key_path, load_or_create_box_key
 from edge_agent.store import Store, Transaction
 from hardware.fingerprint.interface import MAX_TEMPLATE_SIZE_BYTES
@@ -103,8 +104,10 @@ _COLUMNS: Final = (
 )
 
 
-class CustomerError(Exception):
+class CustomerError(EdgeError):
     """Root of the customer book's errors other than bad input (which is ``InvalidInput``)."""
+
+    code = "customer_error"
 
 
 class NotConfigured(CustomerError, RuntimeError):
@@ -399,7 +402,7 @@ def _template(data: bytes, consent: bool) -> bytes:
 # ------------------------------------------------------------------------------------------------ points
 
 
-class PointsJournalFull(InvalidInput):
+class PointsJournalFull(InvalidInput, EdgeError):
     """The box keeps :data:`MAX_JOURNAL_ROWS_PER_CUSTOMER` points movements of this customer that no customers
     snapshot from the hub covers yet: it cannot count one more that lowers their balance."""
 

@@ -37,6 +37,7 @@ from typing import Final
 
 from core.errors import InvalidInput
 from edge_agent.customers import CustomerBook
+from edge_agent.errors import EdgeError
 from edge_agent.store import Store
 from hardware.errors import HardwareError
 from hardware.fingerprint.interface import EnrolCallback, FingerprintSensor, Template
@@ -49,8 +50,10 @@ MIN_CAPACITY: Final = 2
 """One regular slot and the scratch slot."""
 
 
-class IdentifyError(Exception):
+class IdentifyError(EdgeError):
     """Root of the identification errors."""
+
+    code = "identify_error"
 
 
 class NoFinger(IdentifyError, TimeoutError):

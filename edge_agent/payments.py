@@ -38,6 +38,7 @@ from typing import Final
 
 from core.money import currency as lookup_currency
 from core.tenders import WalletProvider, classify_wallet_code
+from edge_agent.errors import EdgeError
 
 __all__ = [
     "MAX_REMEMBERED_PAYMENTS",
@@ -59,7 +60,7 @@ DEFAULT_LIMIT_MINOR: Final = 500_000
 _REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
 
 
-class PaymentError(Exception):
+class PaymentError(EdgeError):
     """Root of the wallet payment errors; ``code`` is stable."""
 
     code = "payment_error"

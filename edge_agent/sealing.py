@@ -46,6 +46,8 @@ from typing import Final, Literal
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from edge_agent.errors import EdgeError
+
 KEY_SIZE_BYTES: Final = 32
 """AES-256."""
 NONCE_SIZE_BYTES: Final = 12
@@ -63,8 +65,10 @@ Kind = Literal["fingerprint", "face"]
 Purpose = Literal["rest", "transport"]
 
 
-class SealingError(Exception):
+class SealingError(EdgeError):
     """Root of the sealing errors."""
+
+    code = "sealing_error"
 
 
 class KeyFileError(SealingError, OSError):

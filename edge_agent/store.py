@@ -22,14 +22,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from core import wire
+from edge_agent.errors import EdgeError
 
 MAX_OUTBOX_ROWS = 1_000_000
 """Events a box keeps while it cannot reach the hub (weeks of a busy shop) before it refuses new ones."""
 BUSY_TIMEOUT_MS = 10_000
 
 
-class StoreError(Exception):
+class StoreError(EdgeError):
     """Root of the box store's errors."""
+
+    code = "store_error"
 
 
 class OutboxFull(StoreError, OSError):

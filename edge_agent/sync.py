@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Final
 from core import wire
 from core.errors import InvalidInput
 from edge_agent.customers import CustomerError, forget_points
+from edge_agent.errors import EdgeError
 from edge_agent.sealing import SealingError
 from edge_agent.store import Store, Transaction
 
@@ -64,7 +65,7 @@ TemplateKeeper = Callable[[Transaction, str, str], None]
 box key in ``biometric``: :meth:`edge_agent.customers.CustomerBook.keep_hub_template`."""
 
 
-class ConfigRefused(InvalidInput):
+class ConfigRefused(InvalidInput, EdgeError):
     """A configuration snapshot the box will not apply; the previous one stays in force.
 
     ``reason`` is a short stable code: ``rollback`` (older than the applied version), ``version_conflict``

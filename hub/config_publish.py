@@ -36,6 +36,7 @@ import paho.mqtt.client as mqtt
 from core import wire
 from core.errors import InvalidInput
 from hub import mqtt as hub_mqtt
+from hub.errors import HubError
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,10 @@ MAX_INFLIGHT: Final = 32
 MAX_BODY_FILE_BYTES: Final = wire.MAX_CONFIG_BODY_BYTES
 
 
-class PublishError(RuntimeError):
+class PublishError(HubError, RuntimeError):
     """The snapshot could not be published (broker unreachable, refused, or too slow); nothing is promised."""
+
+    code = "publish_failed"
 
 
 class VersionRefused(PublishError, ValueError):

@@ -57,6 +57,7 @@ from core.tiers import TierBasis, TierDecision, TierRules, TierState, decide_tie
 from hub import db, network
 from hub import ledger as lg
 from hub.config_publish import PublishError
+from hub.errors import HubError
 from hub.publish import Outcome, Publisher
 
 __all__ = [
@@ -116,7 +117,7 @@ _PERSONAL: Final = ("name", "phone_e164", "sticker", "gender", "birth_date", "we
 _CONSENTS: Final = ("marketing", "fingerprint")
 
 
-class UnknownCustomer(InvalidInput):
+class UnknownCustomer(InvalidInput, HubError):
     """No customer with that loyalty id in this tenant (check the id, or wait for its enrolment to arrive)."""
 
     code = "unknown_customer"

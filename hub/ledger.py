@@ -54,6 +54,7 @@ from sqlalchemy.engine import Connection
 from core.errors import InvalidInput
 from core.points import PointsProgram
 from hub import db
+from hub.errors import HubError
 
 __all__ = [
     "BATCH_MAX",
@@ -95,7 +96,7 @@ LEDGER_NAMESPACE: Final = uuid.UUID("6b1f3f2e-8d4a-5c1b-9e2f-4d6c8a0b1e37")
 """UUIDv5 namespace of derived ids (accounts, sale postings, expiries, settlements)."""
 
 
-class LedgerError(Exception):
+class LedgerError(HubError):
     """Root of the ledger's errors (per-transfer refusals are results, not exceptions)."""
 
     code = "ledger_error"

@@ -30,6 +30,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from core import broker_auth
+from hub.errors import HubError
 
 MOSQUITTO_BIN = os.environ.get("MOSQUITTO_BIN", "/usr/sbin/mosquitto")
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -46,8 +47,10 @@ PROBE_TIMEOUT_S = 2.0
 """How long a connection check waits for the broker's CONNACK."""
 
 
-class LocalServiceError(RuntimeError):
+class LocalServiceError(HubError, RuntimeError):
     """A private server could not be started or stopped; the message says which and why."""
+
+    code = "local_service_failed"
 
 
 def free_port() -> int:

@@ -25,6 +25,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from hub.errors import HubError
+
 DEFAULT_PORT: Final = 1883
 """The broker's port when a URL names none."""
 KEEPALIVE_S: Final = 30
@@ -34,8 +36,10 @@ RECONNECT_MAX_S: Final = 30
 """Bounds of paho's reconnect delay (doubling) for a persistent session."""
 
 
-class BrokerUnavailable(RuntimeError):
+class BrokerUnavailable(HubError, ConnectionError):
     """The broker could not be reached, refused the connection, or did not answer in time."""
+
+    code = "broker_unavailable"
 
 
 def new_client(

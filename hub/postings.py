@@ -95,6 +95,7 @@ from core.promotions.base import validate_model
 from core.tax import Jurisdiction, shipped_jurisdiction
 from hub import db
 from hub import ledger as lg
+from hub.errors import HubError
 
 __all__ = [
     "ALERT_MISMATCH",
@@ -157,8 +158,10 @@ tenant's hash), so it cannot meet another use of advisory locks."""
 _PERIOD_RE: Final = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")
 
 
-class PostingError(Exception):
+class PostingError(HubError):
     """Root of the postings' errors."""
+
+    code = "posting_error"
 
 
 class PostingFailed(PostingError, RuntimeError):

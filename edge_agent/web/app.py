@@ -15,6 +15,7 @@ offline).
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -29,10 +30,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import FormData
 
+from core.errors import CoreError, http_status_for
+from edge_agent.errors import EdgeError
 from edge_agent.web.auth import SessionRegistry, WebSession, csrf_matches
 from edge_agent.web.gate import GateBusy, ServiceGate
 from edge_agent.web.i18n import LANGUAGE_NAMES, LANGUAGES, Languages, Translator
 from edge_agent.web.services import WebServices
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -152,8 +157,10 @@ def web(request: Request) -> WebApp:
     return state
 
 
-class NotSignedIn(Exception):
+class NotSignedIn(EdgeError):
     """The request has no live session; the handler answers with a redirect to the sign-in page."""
+
+    code = "not_signed_in"
 
 
 def session_of(request: Request) -> WebSession:
@@ -243,6 +250,16 @@ def create_app(
     @app.exception_handler(GateBusy)
     async def busy(request: Request, exc: GateBusy) -> Response:
         return HTMLResponse(str(exc), status_code=503, headers={"Retry-After": "2"})
+
+    @app.exception_handler(EdgeError)
+    @app.exception_handler(CoreError)
+    async def app_error(request: Request, exc: Exception) -> Response:
+        # What a page did not handle itself: the error page, with the status of the error's kind.
+        assert isinstance(exc, EdgeError | CoreError)
+        status = http_status_for(exc)
+        log.warning("%s %s refused: %s (%s)", request.method, request.url.path, exc, exc.code)
+        session = state.sessions.get(request.cookies.get(SESSION_COOKIE))
+        return await state.render(request, "error.html", session, status_code=status, status=status, detail=str(exc))
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

@@ -40,6 +40,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from core.errors import InvalidInput
+from edge_agent.errors import EdgeError
 from edge_agent.store import BUSY_TIMEOUT_MS, Store
 
 MIN_PIN_DIGITS: Final = 4
@@ -83,8 +84,10 @@ class Cashier:
         return self.role == "manager"
 
 
-class LoginRefused(Exception):
+class LoginRefused(EdgeError):
     """A sign-in failed: ``reason`` is ``invalid`` (wrong id or PIN) or ``locked``; ``locked_until`` if locked."""
+
+    code = "login_refused"
 
     def __init__(self, reason: Literal["invalid", "locked"], locked_until: datetime | None = None) -> None:
         super().__init__(f"sign-in refused: {reason}")

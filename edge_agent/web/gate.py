@@ -19,6 +19,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final, Generic, TypeVar
 
+from edge_agent.errors import EdgeError
+
 T = TypeVar("T")
 S = TypeVar("S")
 
@@ -26,8 +28,10 @@ MAX_WAITING_CALLS: Final = 64
 """Service calls queued behind the running one before new requests are refused (a counter has a few phones)."""
 
 
-class GateBusy(RuntimeError):
+class GateBusy(EdgeError, RuntimeError):
     """Too many requests are waiting for the services; the client should retry in a moment."""
+
+    code = "busy"
 
 
 class ServiceGate(Generic[S]):

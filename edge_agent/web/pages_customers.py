@@ -25,6 +25,7 @@ from edge_agent.customers import (
     NumbersExhausted,
     UnknownCustomer,
 )
+from edge_agent.errors import EdgeError
 from edge_agent.identify import IdentifyError, NoFinger
 from edge_agent.web.app import WebApp, checked_form, redirect, session_of, web
 from edge_agent.web.auth import WebSession
@@ -146,8 +147,10 @@ def read_enrolment(form: dict[str, str], today: date) -> tuple[EnrolmentForm | N
     )
 
 
-class _PhotoFailed(Exception):
+class _PhotoFailed(EdgeError):
     """The counter camera could not take the enrolment photo."""
+
+    code = "photo_failed"
 
 
 @router.post("/customers/new")

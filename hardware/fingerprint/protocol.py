@@ -21,6 +21,8 @@ import enum
 import struct
 from dataclasses import dataclass
 
+from hardware.errors import HardwareError
+
 START_CODE = 0xEF01
 DEFAULT_ADDRESS = 0xFFFFFFFF
 HEADER_SIZE_BYTES = 9
@@ -132,8 +134,10 @@ BAUD_UNIT = 9600
 """The system parameter "baud rate" is a multiple N of this: the line runs at 9600 * N bit/s."""
 
 
-class PacketError(ValueError):
+class PacketError(HardwareError, ValueError):
     """Bytes that are not a well-formed packet. The driver and the emulator convert it for their side."""
+
+    code = "bad_packet"
 
 
 def checksum(packet_type: int, payload: bytes) -> int:

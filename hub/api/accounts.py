@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 
 from core.errors import InvalidInput
 from hub import db
+from hub.errors import HubError
 from hub.ledger import as_utc
 
 from .settings import PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS, ApiSettings
@@ -212,7 +213,7 @@ def create_user(
     return get_user(conn, tenant, user_id)
 
 
-class EmailTaken(InvalidInput):
+class EmailTaken(InvalidInput, HubError):
     """An email that already names a user of the tenant (the API answers 409)."""
 
     code = "email_taken"

@@ -24,13 +24,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.errors import InvalidInput
+from core.errors import CoreError, InvalidInput, http_status_for
+from hub.errors import HubError
 from hub.ledger_reports import PeriodConflict
 
 log = logging.getLogger(__name__)
 
 
-class ApiError(Exception):
+class ApiError(HubError):
     """Root of the API's errors."""
 
     status = 500
@@ -134,8 +135,20 @@ def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _hub_error(_request: Request, exc: Exception) -> JSONResponse:
+    """Any other error of the hub or of core a route let through: its code and message, the status of its kind."""
+    assert isinstance(exc, HubError | CoreError)
+    status = http_status_for(exc)
+    if status >= 500:
+        log.error("request failed: %s (%s)", exc, exc.code)
+    return JSONResponse({"code": exc.code, "message": str(exc), "field": None}, status_code=status)
+
+
 def install(app: FastAPI) -> None:
-    """Register the handlers that turn the errors above into their JSON bodies."""
+    """Register the handlers that turn the errors above into their JSON bodies: the one place the API maps
+    errors to responses."""
+    app.add_exception_handler(HubError, _hub_error)
+    app.add_exception_handler(CoreError, _hub_error)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(InvalidInput, _invalid_input)
     app.add_exception_handler(PeriodConflict, _period_conflict)

@@ -40,6 +40,7 @@ from typing import Final, Protocol, runtime_checkable
 from core.errors import UnknownCurrency
 from core.money import currency as iso_currency
 from core.wire import ReorderRequestData
+from hub.errors import HubError
 
 __all__ = [
     "MAX_PURCHASE_LINES",
@@ -65,7 +66,7 @@ MAX_PURCHASE_LINES: Final = 500
 """Lines in one purchase request; a reorder event carries far fewer."""
 
 
-class ERPError(Exception):
+class ERPError(HubError):
     """Root of every error an ERP connector raises; ``code`` is stable and safe to match on."""
 
     code: str = "erp_error"

@@ -32,6 +32,7 @@ from typing import Any, Final, TextIO
 
 from core.errors import InvalidInput
 from hub.erp.base import ERPDataError, to_minor
+from hub.errors import HubError
 
 __all__ = [
     "IMPORT_MAX_BYTES",
@@ -131,7 +132,9 @@ class ImportResult:
         return not self.errors
 
 
-class _RowInvalid(Exception):
+class _RowInvalid(HubError):
+    code = "row_invalid"
+
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(problem)
         self.field = field

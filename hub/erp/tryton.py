@@ -60,6 +60,7 @@ from hub.erp.base import (
     StockLevel,
     to_minor,
 )
+from hub.errors import HubError
 
 __all__ = [
     "CURSOR_OVERLAP_S",
@@ -94,8 +95,10 @@ Transport = Callable[[str, bytes, Mapping[str, str], float], tuple[int, bytes]]
 """``(url, body, headers, timeout_s) -> (http status, body)``; raises :class:`OSError` when nothing answered."""
 
 
-class _NotSent(OSError):
+class _NotSent(HubError, OSError):
     """The request surely never reached the server (connection refused): repeating a write is safe."""
+
+    code = "not_sent"
 
 
 def urllib_transport(url: str, body: bytes, headers: Mapping[str, str], timeout_s: float) -> tuple[int, bytes]:

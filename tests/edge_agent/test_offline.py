@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,20 +23,12 @@ from edge_agent.store import Store
 from hub import db
 from hub.ingest import IngestConfig, IngestWorker
 from hub.local_services import MosquittoServer
+from tests.waiting import wait_until
 
 TENANT = "acme"
 DEVICE = "box-1"
 START = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 SALE_EVERY = timedelta(seconds=90)
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Clock:

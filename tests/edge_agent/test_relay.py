@@ -7,7 +7,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,20 +22,12 @@ from edge_agent.store import Store
 from hub.local_services import MosquittoServer
 from tests.edge_agent.conftest import BOX_KEY, Sell
 from tests.effects import Box, assert_effects_once
+from tests.waiting import wait_until
 
 TENANT = "acme"
 DEVICE = "box-1"
 OFFLINE_TICKETS = 30
 OFFLINE_REFUND_EVERY = 5
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class FakeHub:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,19 +22,11 @@ from edge_agent.store import Store
 from edge_agent.sync import ConfigRefused, ConfigSync, TemplateKeeper, apply_config
 from hub.config_publish import publish_config
 from hub.local_services import MosquittoServer
+from tests.waiting import wait_until
 
 TENANT = "acme"
 DEVICE = "box-1"
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def item(n: int, **changes: Any) -> dict[str, Any]:

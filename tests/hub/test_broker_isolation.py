@@ -11,7 +11,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from edge_agent.store import Store
 from hub import db
 from hub.ingest import IngestConfig, IngestWorker
 from hub.local_services import Credentials, MosquittoServer
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.mqtt
 
@@ -37,15 +38,6 @@ C = ("other", "box-1")
 WAIT_S = 10.0
 QUIET_S = 0.5
 """How long a test waits to be sure a message that should not arrive does not."""
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @dataclass

@@ -11,7 +11,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -39,6 +39,7 @@ from hub.erp_sync import ERPSync, SyncConfig
 from hub.local_services import MosquittoServer
 from hub.network import Store
 from hub.publish import Publisher, connect_broker
+from tests.waiting import wait_until
 
 TENANT = "acme"
 START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -432,15 +433,6 @@ def _tryton_connector(server: Any, *, admin: bool = False) -> Any:
         url=server.url, database=ts.DATABASE, login=login, password=password, default_warehouse="WH", timeout_s=20.0
     )
     return TrytonConnector(settings)
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout_s:
-        if check():
-            return time.monotonic() - start
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
@@ -30,6 +30,7 @@ from core import wire
 from hub import db
 from hub.local_services import BoxProcess, HubProcess, MosquittoServer
 from tests.effects import assert_effects_once
+from tests.waiting import wait_until
 
 TENANT = "acme"
 DRAIN_TIMEOUT_S = 60.0
@@ -43,15 +44,6 @@ SOAK_ROUNDS: Final = 30 * len(KILLS)
 SALES_PER_ROUND: Final = 15
 SOAK_TIMEOUT_S: Final = 1800
 """The soak's own time limit (the suite's default per test is five minutes)."""
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def box_sales(box: BoxProcess) -> dict[uuid.UUID, int]:

@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from hub import db
 from hub.local_services import BoxProcess, HubProcess, MosquittoServer
 from tests.effects import assert_effects_once
-from tests.hub.test_faults import REFUND_EVERY, hub_count, stop_and_drain, wait_until
+from tests.hub.test_faults import REFUND_EVERY, hub_count, stop_and_drain
+from tests.waiting import wait_until
 
 
 def worker_pids(supervisor_pid: int) -> list[int]:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,20 +17,12 @@ from core import broker_auth
 from hub.local_services import Credentials, MosquittoServer
 from provisioning import broker as files
 from provisioning.cli import main
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.mqtt
 
 TENANT = "acme"
 WAIT_S = 10.0
-
-
-def wait_until(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def cli(broker: MosquittoServer, out: Path, command: str, *args: str) -> int:
@@ -56,7 +46,7 @@ def test_a_box_added_by_the_technician_connects_with_its_credentials_file(
     cred = password_of(tmp_path, "box-7")
     assert len(cred.password) >= 43
     broker.reload()
-    wait_until(lambda: broker.accepts(cred), "the new box accepted")
+    wait_until(lambda: broker.accepts(cred), WAIT_S, "the new box accepted")
     assert not broker.accepts(Credentials(cred.username, cred.password + "x"))
     assert not broker.accepts(cred, port=broker.port)  # never on the hub's listener
     assert (broker.directory / "acl").read_text() == broker_auth.acl_text("hub")
@@ -74,7 +64,7 @@ def test_adding_a_box_twice_is_refused_and_its_password_is_renewed_with_broker_a
     new = password_of(tmp_path, "box-7")
     assert new.password != old.password
     broker.reload()
-    wait_until(lambda: broker.accepts(new), "the renewed password accepted")
+    wait_until(lambda: broker.accepts(new), WAIT_S, "the renewed password accepted")
     assert not broker.accepts(old)
     assert cli(broker, tmp_path, "broker-acl", "--tenant", TENANT, "--device", "box-8") == 4
 
@@ -85,7 +75,7 @@ def test_a_removed_box_is_refused_and_the_other_boxes_are_kept(broker: Mosquitto
     one, two = password_of(tmp_path, "box-1"), password_of(tmp_path, "box-2")
     assert cli(broker, tmp_path, "remove-box", "--tenant", TENANT, "--device", "box-1") == 0
     broker.reload()
-    wait_until(lambda: broker.accepts(two), "box-2 accepted")
+    wait_until(lambda: broker.accepts(two), WAIT_S, "box-2 accepted")
     assert not broker.accepts(one)
     assert files.boxes(broker.box_passwd) == [(TENANT, "box-2")]
     assert cli(broker, tmp_path, "remove-box", "--tenant", TENANT, "--device", "box-1") == 4
@@ -119,7 +109,7 @@ def test_technicians_adding_boxes_at_the_same_time_lose_none(broker: MosquittoSe
     broker.reload()
     for n in range(6):
         cred = password_of(tmp_path, f"box-{n}")
-        wait_until(lambda cred=cred: broker.accepts(cred), f"box-{n} accepted")  # type: ignore[misc]
+        wait_until(lambda cred=cred: broker.accepts(cred), WAIT_S, f"box-{n} accepted")  # type: ignore[misc]
 
 
 def test_a_damaged_password_file_is_reported_not_overwritten(

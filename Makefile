@@ -57,7 +57,7 @@ $(STAMP): pyproject.toml constraints.txt
 bootstrap: system $(STAMP) ## create the virtual environment and install what is missing
 
 demo: bootstrap ## run a broker, the hub and three simulated boxes for DEMO_SECONDS, then reconcile
-	$(BIN)/python -m hub.demo --seconds $(DEMO_SECONDS)
+	$(BIN)/python -m devkit.demo --seconds $(DEMO_SECONDS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -159,9 +159,9 @@ def _rss_mb() -> float:
 
 
 def _agent(data_dir: Path) -> Any:
+    from devkit.services import free_port
     from edge_agent.app import EdgeAgent
     from edge_agent.config import AgentConfig, HardwareSettings, MqttSettings, WebSettings
-    from hub.local_services import free_port
 
     config = AgentConfig(
         tenant="bench",

@@ -22,9 +22,9 @@ import sqlalchemy as sa
 
 from bench.box_rows import fill_box
 from bench.report import Figure
+from devkit.services import BoxProcess, HubProcess, MosquittoServer, PostgresServer
 from edge_agent.store import Store
 from hub import db
-from hub.local_services import BoxProcess, HubProcess, MosquittoServer, PostgresServer
 
 TENANT = "bench"
 TARGET_RATIO = 0.7

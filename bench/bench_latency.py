@@ -19,8 +19,8 @@ from pathlib import Path
 
 from bench.bench_ingest import wait_log
 from bench.report import Figure, median, percentile
+from devkit.services import HubProcess, MosquittoServer, PostgresServer
 from hub import db
-from hub.local_services import HubProcess, MosquittoServer, PostgresServer
 
 TENANT = "bench"
 TARGET_P99_MS = 500.0

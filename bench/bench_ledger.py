@@ -31,9 +31,9 @@ import sqlalchemy as sa
 
 from bench.report import Figure
 from core.points import PointsProgram
+from devkit.services import PostgresServer
 from hub import db, ledger
-from hub.ledger_reports import check_ledger
-from hub.local_services import PostgresServer
+from hub.ledger.reports import check_ledger
 
 TENANT = "bench"
 PROGRAM = "club"

@@ -250,7 +250,7 @@ def migrate(engine: Engine, revision: str = "heads") -> None:
         command.upgrade(cfg, revision)
 
 
-# --- points ledger (hub/ledger.py) -------------------------------------------------------------------------
+# --- points ledger (hub/ledger/engine.py) -------------------------------------------------------------------------
 
 ledger_program = sa.Table(
     # What the ledger needs to know of a points program: its money value and how long earned points last.
@@ -400,7 +400,7 @@ ledger_settlement = sa.Table(
 )
 
 
-# --- network, catalogue, ERP sync and config publishing (hub/network.py, catalogue.py, erp_sync.py, publish.py) ---
+# --- network, catalogue, ERP sync and config publishing (hub/network, catalogue, erp/sync.py, publishing) ---
 
 tenant = sa.Table(
     # A distributor running a network. ``erp_supplier`` is its own party code in its ERP: the distributor of
@@ -619,7 +619,7 @@ api_token = sa.Table(
 )
 
 
-# --- customers and promotions admin (hub/customers.py, hub/promotions_admin.py) ------------------------------
+# --- customers and promotions admin (hub/customers/, hub/programs/promotions.py) ------------------------------
 
 customer = sa.Table(
     # A consumer of the distributor's network, usable at every store. ``state`` is active, merged (see
@@ -790,7 +790,7 @@ promotion_set = sa.Table(
 )
 
 
-# --- postings: box events applied to the points ledger (hub/postings.py) -------------------------------------
+# --- postings: box events applied to the points ledger (hub/ingest/postings.py) -------------------------------------
 
 points_program = sa.Table(
     # The tenant's consumer points program, the body the boxes' ``program`` snapshot carries (core PointsProgram
@@ -805,7 +805,7 @@ points_program = sa.Table(
 
 merchant_rules = sa.Table(
     # The tenant's merchant program: points per enrolment, per purchase from the distributor, and the period
-    # targets on the count or value of a retailer's transactions (hub.postings.MerchantRules JSON).
+    # targets on the count or value of a retailer's transactions (hub.programs.merchant.MerchantRules JSON).
     "merchant_rules",
     metadata,
     sa.Column("tenant", sa.String(64), primary_key=True),
@@ -842,7 +842,7 @@ posting = sa.Table(
 )
 
 points_voided = sa.Table(
-    # The part of an offline redemption the hub did not post (hub.postings): the customer's account may go no
+    # The part of an offline redemption the hub did not post (hub.ingest.postings): the customer's account may go no
     # lower than minus the store's offline allowance, and the rest of the hold was voided. One row per sale
     # event, kept for the distributor's follow-up; the store that honoured the sale is paid the posted points.
     "points_voided",
@@ -872,7 +872,7 @@ points_voided = sa.Table(
 posting_unverified = sa.Table(
     # A customer's sale posted with the box's figure because its customer was not known at the hub yet (the
     # enrolment was on its way, through another worker): the sale as the box sent it, verified with the hub's
-    # recomputation once the customer is known (hub.postings.verify_sales), then deleted.
+    # recomputation once the customer is known (hub.ingest.postings.verify_sales), then deleted.
     "posting_unverified",
     metadata,
     sa.Column("event_id", sa.Uuid, primary_key=True),
@@ -887,7 +887,7 @@ posting_unverified = sa.Table(
 
 refund_waiting = sa.Table(
     # A refund whose sale the hub has not posted yet (another worker has it, or it is still on its way): the
-    # refund itself is in business_event; it is posted when its sale lands (hub.postings), and alerted
+    # refund itself is in business_event; it is posted when its sale lands (hub.ingest.postings), and alerted
     # ``refund_unmatched`` if it waits too long (``alerted_at``).
     "refund_waiting",
     metadata,

@@ -4,15 +4,15 @@
 
 1. :func:`hub.customers.apply_events`: enrolments and customer updates from the boxes become the
    distributor's customers (consents, duplicates flagged); the sales posted before their customer was known
-   are verified (:func:`hub.postings.verify_sales`) and the refunds that came before their sale are posted
-   or alerted (:func:`hub.postings.sweep_waiting_refunds`); then the tiers of the customers who bought since
-   the last round are reviewed (:func:`hub.customers.recompute_tier`, upgrades at once, downgrades at the
+   are verified (:func:`hub.ingest.postings.verify_sales`) and the refunds that came before their sale are posted
+   or alerted (:func:`hub.ingest.postings.sweep_waiting_refunds`); then the tiers of the customers who bought since
+   the last round are reviewed (:func:`hub.tiers.recompute_tier`, upgrades at once, downgrades at the
    period's end);
 2. :func:`hub.customers.publish_to_boxes`: each store's ``customers`` snapshot (the network's customers with
    their balances from the ledger, regulars first) to every box of the store, when it changed;
-3. :meth:`hub.publish.Publisher.publish_tenant`: each box's ``settings``, ``catalogue`` and ``stock_rules``
+3. :meth:`hub.publishing.snapshots.Publisher.publish_tenant`: each box's ``settings``, ``catalogue`` and ``stock_rules``
    (``--box-kinds``) for boxes the hub knows, when they changed (boxes new to the network get them at once);
-4. :func:`hub.promotions_admin.publish_to_boxes`: the active promotion set of each store, when it changed
+4. :func:`hub.programs.promotions.publish_to_boxes`: the active promotion set of each store, when it changed
    (unless ``--no-promotions``).
 
 A round that fails (database or broker down) is logged and retried after a pause that doubles up to
@@ -24,14 +24,11 @@ never exits because the broker started after it.
 
 from __future__ import annotations
 
-import argparse
 import logging
-import signal
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from types import FrameType
 from typing import Final
 
 import paho.mqtt.client as mqtt
@@ -39,24 +36,51 @@ import sqlalchemy as sa
 
 from core.errors import InvalidInput
 from core.points import PointsProgram
-from hub import customers, db, postings, promotions_admin
-from hub.config_publish import PublishError
-from hub.publish import BUILT_KINDS, Publisher, add_broker_arguments, connect_broker
+from hub import customers, db
+from hub.ingest import postings
+from hub.programs import points as program_points
+from hub.programs import promotions as promotions_admin
+from hub.programs import tiers
+from hub.publishing.retained import PublishError
+from hub.publishing.snapshots import BUILT_KINDS, Publisher
+
+__all__ = [
+    "CONNECT_RETRY_MAX_S",
+    "CONNECT_RETRY_MIN_S",
+    "DEFAULT_EVERY_S",
+    "EVENTS_PER_ROUND",
+    "FIRST_TIER_LOOKBACK",
+    "MAX_BACKOFF_S",
+    "TIERS_PER_ROUND",
+    "HubJobs",
+    "RoundReport",
+]
 
 log = logging.getLogger(__name__)
 
+
 DEFAULT_EVERY_S: Final = 10.0
+
+
 MAX_BACKOFF_S: Final = 300.0
+
+
 CONNECT_RETRY_MIN_S: Final = 1.0
 """First pause before trying an unreachable broker again at start."""
+
+
 CONNECT_RETRY_MAX_S: Final = 60.0
 """Longest pause between two attempts to reach the broker at start (the pause doubles up to it)."""
+
+
 EVENTS_PER_ROUND: Final = customers.APPLY_BATCH_MAX
 """Customer events applied per round at most (the rest wait for the next round)."""
 
 
 TIERS_PER_ROUND: Final = 2_000
 """Customers whose tier is reviewed per round at most (the busiest first; the rest at the next round)."""
+
+
 FIRST_TIER_LOOKBACK: Final = timedelta(days=1)
 """At start, the tiers of customers who bought in this window are reviewed."""
 
@@ -84,7 +108,7 @@ class HubJobs:
         *,
         box_kinds: Sequence[str] = BUILT_KINDS,
         promotions: bool = True,
-        tier_rules: customers.TierRules | None = None,
+        tier_rules: tiers.TierRules | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         """``box_kinds``: which of the boxes' hub-built snapshots to keep fresh (a network whose catalogue
@@ -95,7 +119,7 @@ class HubJobs:
         self.box_kinds = tuple(box_kinds)
         self.promotions = promotions
         self.clock = clock
-        self.tier_rules = tier_rules or customers.TierRules()
+        self.tier_rules = tier_rules or tiers.TierRules()
         self.publisher = Publisher(engine, client, clock=clock)
         self._tiers_since: datetime | None = None
 
@@ -111,7 +135,7 @@ class HubJobs:
             report.sales_verified = postings.verify_sales(conn, self.tenant, now=now).verified
             report.refunds_posted = postings.sweep_waiting_refunds(conn, self.tenant, now=now).refunds
         with db.writing(self.engine) as conn:
-            program = postings.tenant_program(conn, self.tenant, now=now)
+            program = program_points.tenant_program(conn, self.tenant, now=now)
             report.tiers_reviewed = self._review_tiers(conn, program, now)
         outcomes = list(self.publisher.publish_tenant(self.tenant, self.box_kinds)) if self.box_kinds else []
         outcomes += customers.publish_to_boxes(self.publisher, self.tenant, program, now=now)
@@ -142,7 +166,7 @@ class HubJobs:
         for loyalty_id in buyers:
             try:
                 with conn.begin_nested():
-                    customers.recompute_tier(conn, self.tenant, loyalty_id, program, self.tier_rules, now=now)
+                    tiers.recompute_tier(conn, self.tenant, loyalty_id, program, self.tier_rules, now=now)
             except InvalidInput as exc:  # not known at the hub yet, or erased: reviewed when it is
                 log.debug("%s: tier of %s not reviewed: %s", self.tenant, loyalty_id, exc)
                 continue
@@ -171,77 +195,3 @@ class HubJobs:
                         f"; problems: {'; '.join(report.problems)}" if report.problems else "",
                     )
             stop.wait(pause)
-
-
-def add_arguments(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    jobs = sub.add_parser("jobs", help="apply customer events and keep the boxes' config fresh, every few seconds")
-    jobs.add_argument("--tenant", required=True)
-    jobs.add_argument("--every-s", type=float, default=DEFAULT_EVERY_S)
-    jobs.add_argument("--once", action="store_true", help="one round, then exit")
-    jobs.add_argument(
-        "--box-kinds",
-        default=",".join(BUILT_KINDS),
-        help=f"hub-built snapshots to keep fresh (default {','.join(BUILT_KINDS)}; '' for none)",
-    )
-    jobs.add_argument("--no-promotions", action="store_true", help="do not send the stores' promotion sets")
-    add_broker_arguments(jobs)
-
-
-def connect_with_retry(
-    host: str, port: int, username: str | None, password: str | None, stop: threading.Event
-) -> mqtt.Client | None:
-    """A connected broker client, trying again (a log line per attempt, the pause doubling from
-    :data:`CONNECT_RETRY_MIN_S` to :data:`CONNECT_RETRY_MAX_S`) until it connects; None if ``stop`` is set
-    first."""
-    pause = CONNECT_RETRY_MIN_S
-    attempt = 1
-    while not stop.is_set():
-        try:
-            return connect_broker(host, port, username, password)
-        except PublishError as exc:
-            log.warning("jobs: broker not reached (attempt %d): %s; trying again in %.1f s", attempt, exc, pause)
-        if stop.wait(pause):
-            break
-        pause = min(pause * 2, CONNECT_RETRY_MAX_S)
-        attempt += 1
-    return None
-
-
-def run_cli(engine: sa.Engine, args: argparse.Namespace, password: str | None) -> int:
-    """``jobs``: 0 when stopped (or the round done with --once), 1 when stopped before the broker was reached.
-
-    An unreachable broker is tried again with backoff (:func:`connect_with_retry`) until SIGTERM or SIGINT."""
-    stop = threading.Event()
-
-    def _on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
-    client = connect_with_retry(args.mqtt_host, args.mqtt_port, args.mqtt_user, password, stop)
-    if client is None:
-        log.error(
-            "jobs for %s stopped before the broker at %s:%d could be reached",
-            args.tenant,
-            args.mqtt_host,
-            args.mqtt_port,
-        )
-        return 1
-    kinds = tuple(k for k in args.box_kinds.split(",") if k)
-    unknown = sorted(set(kinds) - set(BUILT_KINDS))
-    if unknown:
-        log.error("--box-kinds: unknown %s; known: %s", ", ".join(unknown), ", ".join(BUILT_KINDS))
-        client.disconnect()
-        client.loop_stop()
-        return 2
-    jobs = HubJobs(engine, client, args.tenant, box_kinds=kinds, promotions=not args.no_promotions)
-    try:
-        if args.once:
-            report = jobs.run_once()
-            return 2 if report.problems else 0
-        log.info("jobs for %s running every %.0f s", args.tenant, args.every_s)
-        jobs.run(stop, args.every_s)
-        return 0
-    finally:
-        client.disconnect()
-        client.loop_stop()

@@ -22,8 +22,8 @@ from typing import Final, NoReturn
 import pytest
 import sqlalchemy as sa
 
+from devkit.services import BoxProcess, HubProcess, MosquittoServer, PostgresServer
 from hub import db
-from hub.local_services import BoxProcess, HubProcess, MosquittoServer, PostgresServer
 from tests.hub.tryton_server import TrytonServer
 
 _db_names = itertools.count(1)
@@ -64,7 +64,7 @@ PostgreSQL: the fixture asks for ``pg_server`` only then, so ``item.fixturenames
 
 SELF_STARTING: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
     {
-        # python -m hub.demo starts its own broker, hub and boxes (on SQLite).
+        # python -m devkit.demo starts its own broker, hub and boxes (on SQLite).
         "tests/hub/test_demo_and_cli.py::test_the_demo_reconciles_and_leaves_no_process_behind": frozenset({"mqtt"}),
         # The ingest and latency benchmarks start a broker, a PostgreSQL cluster, a hub and boxes.
         "tests/test_bench.py::test_quick_benchmark_reports_ratios_against_a_same_run_baseline[ingest]": frozenset(

@@ -13,7 +13,7 @@ With the hub's database as well:
 
 * every sale and every refund of each box is at the hub exactly once, with the same amounts;
 * every sale with a customer and every refund has its ledger posting, with the box's points;
-* the points ledger balances (:func:`hub.ledger_reports.check_ledger`: debits equal credits, lots equal
+* the points ledger balances (:func:`hub.ledger.reports.check_ledger`: debits equal credits, lots equal
   balances, floors hold) and each customer's balance is what the postings of their sales and refunds add up
   to, so no transfer was applied twice or lost; no posting failed.
 """
@@ -32,8 +32,8 @@ from typing import Protocol
 import sqlalchemy as sa
 
 from hub import db
-from hub.ledger_reports import check_ledger
-from hub.postings import ALERT_FAILED
+from hub.ingest.postings import ALERT_FAILED
+from hub.ledger.reports import check_ledger
 
 
 class BoxFile(Protocol):

@@ -25,7 +25,7 @@ from typing import Any, Final
 
 import pytest
 
-from hub.local_services import BoxProcess, HubProcess, MosquittoServer, PostgresServer
+from devkit.services import BoxProcess, HubProcess, MosquittoServer, PostgresServer
 from tests.collected_items import OUTPUT_ENV
 from tests.conftest import POSTGRES_PARAM, SELF_STARTING, SERVER_FIXTURES, covers, server_markers
 from tests.hub.tryton_server import TrytonServer
@@ -57,8 +57,8 @@ STARTER_RUNS: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
     }
 )
 """``module.run(...)`` of these benchmarks starts the servers named."""
-STARTER_COMMANDS: Final[Mapping[str, frozenset[str]]] = MappingProxyType({"hub.demo": frozenset({"mqtt"})})
-"""A string argument naming one of these modules (``python -m hub.demo``) starts the servers named."""
+STARTER_COMMANDS: Final[Mapping[str, frozenset[str]]] = MappingProxyType({"devkit.demo": frozenset({"mqtt"})})
+"""A string argument naming one of these modules (``python -m devkit.demo``) starts the servers named."""
 
 
 # -- the source's view ---------------------------------------------------------------------------------------
@@ -300,7 +300,7 @@ def test_a_slow_test_has_a_short_version_that_make_test_runs(everything: list[di
 
 SAMPLE: Final = """
 import pytest
-from hub.local_services import HubProcess, MosquittoServer
+from devkit.services import HubProcess, MosquittoServer
 
 class Cluster:
     def __init__(self, broker: MosquittoServer) -> None:
@@ -318,7 +318,7 @@ def test_runs_a_benchmark(module: object) -> None:
     module.run(quick=True)
 
 def test_runs_the_demo() -> None:
-    run("-m", "hub.demo")
+    run("-m", "devkit.demo")
 
 def test_pure(broker: MosquittoServer) -> None:
     assert broker

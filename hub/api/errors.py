@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import CoreError, InvalidInput, http_status_for
 from hub.errors import HubError
-from hub.ledger_reports import PeriodConflict
+from hub.ledger.reports import PeriodConflict
 
 log = logging.getLogger(__name__)
 

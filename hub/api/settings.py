@@ -27,7 +27,7 @@ OFFSET_MAX: Final = 1_000_000
 """Deepest offset a list accepts; narrow the filters (dates, store) to reach older rows."""
 IMPORT_UPLOAD_MAX_BYTES: Final = 20 * 1024 * 1024
 """Largest catalogue or stock file ``POST /catalogue/import`` accepts; split larger files (or use the
-``python -m hub.erp`` importer on the hub itself, which takes up to ``hub.erp.importer.IMPORT_MAX_BYTES``)."""
+``python -m hub erp-import`` command on the hub itself, which takes up to ``hub.erp.importer.IMPORT_MAX_BYTES``)."""
 PASSWORD_MIN_CHARS: Final = 12
 PASSWORD_MAX_CHARS: Final = 256
 

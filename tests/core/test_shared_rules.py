@@ -21,8 +21,11 @@ from edge_agent import customers as box_customers
 from edge_agent.checkout import Checkout
 from edge_agent.customers import CachedCustomer, NotConfigured
 from hub import customers as hub_customers
-from hub import db, postings
+from hub import db
 from hub import network as hub_network
+from hub.ingest import postings
+from hub.programs import points as program_points
+from hub.programs import tiers
 from tests.edge_agent.conftest import (  # noqa: F401  (fixtures this module uses)
     acquirer,
     box,
@@ -44,8 +47,8 @@ COLA = "7501234000017"
 
 
 def test_the_hub_reviews_tiers_with_the_core_decision() -> None:
-    assert hub_customers.decide_tier is core_decide_tier
-    assert hub_customers.TierRules is TierRules and hub_customers.TierState is TierState
+    assert tiers.decide_tier is core_decide_tier
+    assert tiers.TierRules is TierRules and tiers.TierState is TierState
 
 
 @pytest.mark.parametrize("scheme", [DEFAULT_POINTS_TIERS, DEFAULT_ACTIVITY_TIERS], ids=["points", "activity"])
@@ -169,7 +172,7 @@ def test_a_line_without_categories_is_refused_naming_the_line() -> None:
 @pytest.mark.parametrize("kind", defaults.SHARED_KINDS)
 def test_the_box_and_the_hub_read_the_same_default(kind: str) -> None:
     assert box_context.default_body(kind) == defaults.default_body(kind)
-    assert postings._default_json(kind) == json.loads(defaults.default_body(kind))
+    assert program_points._default_json(kind) == json.loads(defaults.default_body(kind))
     wire.decode_config_body(kind, defaults.default_body(kind).encode("utf-8"))
 
 

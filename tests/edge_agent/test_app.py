@@ -12,11 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devkit.services import MosquittoServer
 from edge_agent.app import READY_TIMEOUT_S, EdgeAgent
 from edge_agent.config import AgentConfig, HardwareSettings, MqttSettings, WebSettings
 from edge_agent.store import Store
 from edge_agent.web.auth import create_cashier
-from hub.local_services import MosquittoServer
 
 COLA_BARCODE = "7501234000017"
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')

@@ -10,9 +10,9 @@ import uuid
 import paho.mqtt.client as mqtt
 
 from core import wire
+from devkit.services import MosquittoServer
 from edge_agent import mqtt as box_mqtt
 from hub import mqtt as hub_mqtt
-from hub.local_services import MosquittoServer
 
 ANSWER_TIMEOUT_S = 10.0
 TENANT = "acme"

@@ -18,11 +18,11 @@ import pytest
 import sqlalchemy as sa
 
 from core import wire
+from devkit.services import MosquittoServer
 from edge_agent.relay import Relay, RelayConfig
 from edge_agent.store import Store
 from hub import db
-from hub.ingest import IngestConfig, IngestWorker
-from hub.local_services import MosquittoServer
+from hub.ingest.worker import IngestConfig, IngestWorker
 from tests.waiting import wait_until
 
 TENANT = "acme"

@@ -41,9 +41,10 @@ from edge_agent.customers import CustomerBook
 from edge_agent.payments import SimulatedAcquirer
 from edge_agent.store import Store
 from edge_agent.sync import apply_config
-from hub import db, network, postings
+from hub import db, network
 from hub import ledger as lg
-from hub.ingest import Incoming, apply_batch
+from hub.ingest.worker import Incoming, apply_batch
+from hub.programs import points as program_points
 from tests.edge_agent.conftest import FIXED_NOW, MEMBER_ID, MEMBER_PREFIX, add_member, fixed_clock
 
 COLA: Final = "7501234000017"
@@ -196,7 +197,7 @@ def hub_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
             network.add_store(conn, _store_row(0), now=FIXED_NOW)
             for box in range(MAX_BOXES):
                 network.add_device(conn, TENANT, f"box-{box}", STORE, now=FIXED_NOW)
-            assert postings.tenant_program(conn, TENANT, now=FIXED_NOW).id == PROGRAM
+            assert program_points.tenant_program(conn, TENANT, now=FIXED_NOW).id == PROGRAM
     finally:
         engine.dispose()
     return path

@@ -16,10 +16,10 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from core import wire
+from devkit.services import MosquittoServer
 from edge_agent.counter_sim import SimulatedCashier, simulated_counter
 from edge_agent.relay import Relay, RelayConfig
 from edge_agent.store import Store
-from hub.local_services import MosquittoServer
 from tests.edge_agent.conftest import BOX_KEY, Sell
 from tests.effects import Box, assert_effects_once
 from tests.waiting import wait_until

@@ -21,9 +21,9 @@ from typing import Final
 import httpx
 import pytest
 
+from devkit.services import free_port
 from edge_agent.store import Store
 from edge_agent.web.auth import create_cashier
-from hub.local_services import free_port
 from tests.edge_agent.web.conftest import CHEAP_HASHER
 
 ROOT: Final = Path(__file__).resolve().parents[2]

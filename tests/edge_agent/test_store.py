@@ -16,10 +16,10 @@ import pytest
 
 import edge_agent
 from core import wire
+from devkit.services import BoxProcess, MosquittoServer
 from edge_agent import store as store_module
 from edge_agent.checkout import CompletedSale
 from edge_agent.store import MIGRATIONS, POINTS_JOURNAL_MIGRATION, OutboxFull, SchemaTooNew, Store, StoreError
-from hub.local_services import BoxProcess, MosquittoServer
 from tests.edge_agent.conftest import Sell
 from tests.effects import assert_effects_once
 

@@ -15,13 +15,13 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from core import identity, wire
+from devkit.services import MosquittoServer
 from edge_agent.customers import CustomerBook
 from edge_agent.relay import Relay, RelayConfig
 from edge_agent.sealing import Sealer
 from edge_agent.store import Store
 from edge_agent.sync import ConfigRefused, ConfigSync, TemplateKeeper, apply_config
-from hub.config_publish import publish_config
-from hub.local_services import MosquittoServer
+from hub.publishing.retained import publish_config
 from tests.waiting import wait_until
 
 TENANT = "acme"
@@ -288,7 +288,7 @@ def test_a_lower_version_is_refused_and_the_applied_one_stays(hub: HubClient, bo
 
 
 def test_the_publisher_refuses_a_version_lower_than_the_retained_one(hub: HubClient) -> None:
-    from hub.config_publish import VersionRefused
+    from hub.publishing.retained import VersionRefused
 
     hub.publish("catalogue", catalogue(2), 5)
     with pytest.raises(VersionRefused, match="lower than the retained version 5"):

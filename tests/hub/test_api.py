@@ -26,12 +26,13 @@ with warnings.catch_warnings():
 
 from core import identity
 from core.points import PointsProgram, Redemption
-from hub import catalogue, db, ledger, ledger_reports, network
-from hub import promotions_admin as pa
+from devkit.services import PostgresServer
+from hub import catalogue, db, ledger, network
 from hub.api import ApiSettings, create_app
 from hub.api.accounts import Role, create_user, issue_token
 from hub.api.app import ROUTERS
-from hub.local_services import PostgresServer
+from hub.ledger import reports as ledger_reports
+from hub.programs import promotions as pa
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
@@ -906,7 +907,7 @@ def _openapi_path(template: str) -> str:
 def test_add_user_reads_the_password_twice_and_refuses_a_mismatch(tmp_path: Path) -> None:
     import argparse
 
-    from hub.api import cli
+    from hub.cli import api as cli
 
     engine = db.make_engine(f"sqlite:///{tmp_path / 'hub.sqlite3'}")
     db.migrate(engine)

@@ -21,13 +21,13 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from fastapi.testclient import TestClient
 
+from devkit.services import MosquittoServer
 from hub import db
 from hub.api import create_app
 from hub.api.accounts import Role
 from hub.api.settings import BrokerSettings
-from hub.config_publish import read_retained
-from hub.local_services import MosquittoServer
-from hub.publish import connect_broker
+from hub.publishing.retained import read_retained
+from hub.publishing.snapshots import connect_broker
 from tests.hub.test_api import T0, World, _sale, add_customer, fresh_id, promotion, settings_of, world
 
 __all__ = ["world"]  # the fixture, imported from test_api.py: this module gets its own instance

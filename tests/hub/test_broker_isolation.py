@@ -22,12 +22,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from devkit.services import Credentials, MosquittoServer
 from edge_agent.counter_sim import SimulatedCashier, simulated_counter
 from edge_agent.relay import Relay, RelayConfig
 from edge_agent.store import Store
 from hub import db
-from hub.ingest import IngestConfig, IngestWorker
-from hub.local_services import Credentials, MosquittoServer
+from hub.ingest.worker import IngestConfig, IngestWorker
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.mqtt

@@ -12,11 +12,12 @@ import sqlalchemy as sa
 
 from core import wire
 from core.errors import InvalidInput
-from hub import catalogue, db, network, publish
+from hub import catalogue, db, network
 from hub.catalogue import Item, Rule
 from hub.erp.__main__ import main as erp_main
 from hub.erp.base import ERPProduct
 from hub.network import Store
+from hub.publishing import snapshots as publish
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -22,9 +22,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from core import wire
 from core.errors import InvalidInput
-from hub.config_publish import VersionRefused, publish_config, read_retained
-from hub.local_services import MosquittoServer
-from hub.publish import connect_broker
+from devkit.services import MosquittoServer
+from hub.publishing.retained import VersionRefused, publish_config, read_retained
+from hub.publishing.snapshots import connect_broker
 
 TENANT = "acme"
 DEVICE = "box-7"

@@ -19,12 +19,13 @@ from core import identity, wire
 from core.errors import InvalidInput
 from core.points import PointsProgram
 from core.tiers import DEFAULT_ACTIVITY_TIERS, DEFAULT_POINTS_TIERS
+from devkit.services import MosquittoServer
 from hub import customers as cu
 from hub import db, network
 from hub import ledger as lg
-from hub.config_publish import read_retained
-from hub.local_services import MosquittoServer
-from hub.publish import Publisher, connect_broker
+from hub.programs import tiers
+from hub.publishing.retained import read_retained
+from hub.publishing.snapshots import Publisher, connect_broker
 
 T0 = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
 TENANT = "acme"
@@ -386,21 +387,23 @@ def test_history_spans_stores_newest_first(conn: Connection) -> None:
 
 
 def test_tiers_upgrade_at_once_and_downgrade_only_after_the_grace_period() -> None:
-    rules = cu.TierRules(grace_periods=1)
+    rules = tiers.TierRules(grace_periods=1)
     scheme = DEFAULT_POINTS_TIERS
-    start = cu.TierState()
-    up = cu.decide_tier(scheme, rules, start, value_now=1200, closed_value=None, now=T0)
+    start = tiers.TierState()
+    up = tiers.decide_tier(scheme, rules, start, value_now=1200, closed_value=None, now=T0)
     assert (up.change, up.state.tier_id) == ("upgrade", "silver")
-    mid = cu.decide_tier(scheme, rules, up.state, value_now=100, closed_value=None, now=T0 + timedelta(days=3))
+    mid = tiers.decide_tier(scheme, rules, up.state, value_now=100, closed_value=None, now=T0 + timedelta(days=3))
     assert (mid.change, mid.state.tier_id) == ("kept", "silver")
-    first_end = cu.decide_tier(scheme, rules, mid.state, value_now=100, closed_value=600, now=T0 + timedelta(days=30))
+    first_end = tiers.decide_tier(
+        scheme, rules, mid.state, value_now=100, closed_value=600, now=T0 + timedelta(days=30)
+    )
     assert (first_end.change, first_end.state.tier_id, first_end.state.grace_used) == ("kept", "silver", 1)
-    second_end = cu.decide_tier(
+    second_end = tiers.decide_tier(
         scheme, rules, first_end.state, value_now=100, closed_value=600, now=T0 + timedelta(days=60)
     )
     assert (second_end.change, second_end.state.tier_id) == ("downgrade", "bronze")
-    immediate = cu.decide_tier(
-        scheme, cu.TierRules(downgrade="immediate"), up.state, value_now=0, closed_value=None, now=T0
+    immediate = tiers.decide_tier(
+        scheme, tiers.TierRules(downgrade="immediate"), up.state, value_now=0, closed_value=None, now=T0
     )
     assert (immediate.change, immediate.state.tier_id) == ("downgrade", None)
 
@@ -409,17 +412,17 @@ def test_a_recomputed_tier_is_stored_and_sent_so_the_box_classifies_it_the_same(
     enrol(conn, ANA)
     cu.apply_events(conn, TENANT, now=T0)
     earn(conn, ANA, 1100, at=T0 - timedelta(days=20))
-    decision = cu.recompute_tier(conn, TENANT, ANA, PROGRAM, cu.TierRules(), now=T0)
+    decision = tiers.recompute_tier(conn, TENANT, ANA, PROGRAM, tiers.TierRules(), now=T0)
     assert (decision.change, decision.state.tier_id, decision.state.value) == ("upgrade", "silver", 1100)
     # With a one-month window the points no longer count two weeks later, but the tier holds: no period closed.
-    short = cu.TierRules(points_window_months=1)
-    held = cu.recompute_tier(conn, TENANT, ANA, PROGRAM, short, now=T0 + timedelta(days=15))
+    short = tiers.TierRules(points_window_months=1)
+    held = tiers.recompute_tier(conn, TENANT, ANA, PROGRAM, short, now=T0 + timedelta(days=15))
     assert (held.change, held.state.tier_id, held.state.value) == ("kept", "silver", 0)
     body = cu.customers_body(conn, TENANT, "s1", program=PROGRAM, now=T0 + timedelta(days=15))
     record = wire.CustomersBody.model_validate(body).customers[0]
     assert record.tier_points == 1000  # Silver's minimum: the box classifies Silver too
     # March closed with no qualifying points and no grace period: down at the next review.
-    after = cu.recompute_tier(conn, TENANT, ANA, PROGRAM, short, now=T0 + timedelta(days=40))
+    after = tiers.recompute_tier(conn, TENANT, ANA, PROGRAM, short, now=T0 + timedelta(days=40))
     assert (after.change, after.previous, after.state.tier_id) == ("downgrade", "silver", None)
 
 
@@ -428,7 +431,7 @@ def test_activity_tiers_count_transactions_in_the_month(conn: Connection) -> Non
     cu.apply_events(conn, TENANT, now=T0)
     for day in range(3):
         earn(conn, ANA, 1, at=T0 + timedelta(hours=day))
-    value = cu.tier_value(
+    value = tiers.tier_value(
         conn,
         TENANT,
         ANA,
@@ -439,7 +442,7 @@ def test_activity_tiers_count_transactions_in_the_month(conn: Connection) -> Non
     )
     assert value == 3
     program = PROGRAM.model_copy(update={"tiers": DEFAULT_ACTIVITY_TIERS})
-    decision = cu.recompute_tier(conn, TENANT, ANA, program, cu.TierRules(), now=T0 + timedelta(days=1))
+    decision = tiers.recompute_tier(conn, TENANT, ANA, program, tiers.TierRules(), now=T0 + timedelta(days=1))
     assert decision.state.tier_id == "level_1" and decision.state.value == 3
 
 

@@ -14,8 +14,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from rich.console import Console
 
-from hub import db, demo
-from hub.ledger_reports import Statement, StatementLine
+from devkit import demo
+from hub import db
+from hub.ledger.reports import Statement, StatementLine
 
 
 def run(*argv: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
@@ -23,7 +24,7 @@ def run(*argv: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_demo_reconciles_and_leaves_no_process_behind(tmp_path: Path) -> None:
-    result = run("-m", "hub.demo", "--seconds", "4", "--workdir", str(tmp_path / "demo"))
+    result = run("-m", "devkit.demo", "--seconds", "4", "--workdir", str(tmp_path / "demo"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Reconciled" in result.stdout
     assert result.stdout.count("agree") == 3

@@ -22,8 +22,8 @@ import pytest
 import sqlalchemy as sa
 
 from core import wire
+from devkit.services import MosquittoServer
 from hub import catalogue, db, network
-from hub.config_publish import read_retained
 from hub.erp.base import (
     ERPConnector,
     ERPProduct,
@@ -35,10 +35,10 @@ from hub.erp.base import (
     PurchaseRequest,
     StockLevel,
 )
-from hub.erp_sync import ERPSync, SyncConfig
-from hub.local_services import MosquittoServer
+from hub.erp.sync import ERPSync, SyncConfig
 from hub.network import Store
-from hub.publish import Publisher, connect_broker
+from hub.publishing.retained import read_retained
+from hub.publishing.snapshots import Publisher, connect_broker
 from tests.waiting import wait_until
 
 TENANT = "acme"

@@ -27,8 +27,8 @@ import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
 
 from core import wire
+from devkit.services import BoxProcess, HubProcess, MosquittoServer
 from hub import db
-from hub.local_services import BoxProcess, HubProcess, MosquittoServer
 from tests.effects import assert_effects_once
 from tests.waiting import wait_until
 

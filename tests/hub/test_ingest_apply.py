@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from core import wire
 from hub import db
-from hub.ingest import Incoming, apply_batch, encode_acks
+from hub.ingest.worker import Incoming, apply_batch, encode_acks
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TOPIC = "mo/v1/acme/box-1/evt/sale"
@@ -149,7 +149,7 @@ def test_device_status_keeps_the_newest_connection(hub_engine: Engine) -> None:
 
 
 def test_acks_are_split_at_the_contract_bound() -> None:
-    from hub.ingest import BatchResult
+    from hub.ingest.worker import BatchResult
 
     result = BatchResult()
     _, _, ack = sale_payload(1)
@@ -185,7 +185,7 @@ def test_text_with_tabs_backslashes_and_newlines_is_stored_exactly(hub_engine: E
 def test_a_message_the_database_refuses_is_dead_lettered_and_its_batch_still_commits(
     hub_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hub import ingest
+    from hub.ingest import worker as ingest
 
     real = ingest._apply_sales
 
@@ -207,7 +207,7 @@ def test_a_message_the_database_refuses_is_dead_lettered_and_its_batch_still_com
 
 
 def test_an_outage_is_not_mistaken_for_bad_data(hub_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    from hub import ingest
+    from hub.ingest import worker as ingest
 
     def outage(conn: sa.Connection, sales: list[tuple[wire.Message, Incoming]]) -> None:
         raise sa.exc.OperationalError("INSERT", {}, Exception("server closed the connection"))

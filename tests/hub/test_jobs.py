@@ -9,18 +9,20 @@ import signal
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 import sqlalchemy as sa
 
 from core import identity, wire
+from devkit.services import MosquittoServer
 from hub import db, jobs, network
-from hub.config_publish import read_retained
-from hub.ingest import Incoming, apply_batch
+from hub.cli import jobs as jobs_cli
+from hub.ingest.worker import Incoming, apply_batch
 from hub.jobs import HubJobs
-from hub.local_services import MosquittoServer
-from hub.publish import connect_broker
+from hub.publishing.retained import read_retained
+from hub.publishing.snapshots import connect_broker
 
 NOW = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
 TENANT = "acme"
@@ -106,9 +108,15 @@ def test_a_member_enrolled_at_one_store_reaches_every_box_with_its_store_setting
 
 
 def test_the_jobs_process_waits_for_a_broker_that_is_not_up_yet_instead_of_exiting(
-    hub_engine: sa.Engine, broker: MosquittoServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    hub_engine: sa.Engine,
+    broker: MosquittoServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
 ) -> None:
     setup(hub_engine)
+    password_file = tmp_path / "hub.password"
+    password_file.write_text(broker.hub.password + "\n")
     broker.kill()
     monkeypatch.setattr(jobs, "CONNECT_RETRY_MIN_S", 0.1)
     monkeypatch.setattr(jobs, "CONNECT_RETRY_MAX_S", 0.4)
@@ -122,12 +130,13 @@ def test_the_jobs_process_waits_for_a_broker_that_is_not_up_yet_instead_of_exiti
         mqtt_host="127.0.0.1",
         mqtt_port=broker.port,
         mqtt_user=broker.hub.username,
+        mqtt_password_file=str(password_file),
     )
     late_start = threading.Timer(1.5, broker.start)
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     late_start.start()
     try:
-        status = jobs.run_cli(hub_engine, args, broker.hub.password)
+        status = jobs_cli.run_cli(hub_engine, args)
     finally:
         late_start.join()
         for sig, handler in handlers.items():

@@ -14,10 +14,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from core.errors import InvalidInput
 from core.points import PointsProgram, Redemption
+from devkit.services import PostgresServer
 from hub import db
 from hub import ledger as lg
-from hub import ledger_reports as rep
-from hub.local_services import PostgresServer
+from hub.ledger import reports as rep
 
 T0 = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
 TENANT = "acme"

@@ -1,7 +1,7 @@
 """The ledger's invariants under random sequences of operations (Hypothesis stateful tests), on both backends.
 
 A model keeps what each account's totals must be; after every step the database must agree with it and
-:func:`hub.ledger_reports.check_ledger` must find nothing broken: per program debits equal credits (posted and
+:func:`hub.ledger.reports.check_ledger` must find nothing broken: per program debits equal credits (posted and
 pending), account totals equal their transfers, each customer's lots less its debt equal its balance, and no
 limited account is below its floor unless an overdraft was flagged for it (the model says which may be).
 Replaying any earlier transfer must change nothing at all.
@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 from core.points import PointsProgram
 from hub import db
 from hub import ledger as lg
-from hub import ledger_reports as rep
+from hub.ledger import reports as rep
 
 PROGRAM = "club"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

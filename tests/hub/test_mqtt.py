@@ -10,8 +10,8 @@ import uuid
 import paho.mqtt.client as mqtt
 import pytest
 
+from devkit.services import MosquittoServer, free_port
 from hub import mqtt as hub_mqtt
-from hub.local_services import MosquittoServer, free_port
 
 ANSWER_TIMEOUT_S = 10.0
 

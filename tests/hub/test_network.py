@@ -11,9 +11,10 @@ import sqlalchemy as sa
 
 from core import wire
 from core.errors import InvalidInput
-from hub import db, network, publish
-from hub.__main__ import main as hub_main
+from hub import db, network
+from hub.cli import main as hub_main
 from hub.network import Store
+from hub.publishing import snapshots as publish
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

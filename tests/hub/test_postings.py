@@ -20,11 +20,14 @@ from sqlalchemy.engine import Engine
 
 from core import identity, wire
 from core.errors import InvalidInput
-from hub import customers, db, network, postings
-from hub import ingest as hub_ingest
+from hub import customers, db, network
 from hub import ledger as lg
-from hub import ledger_reports as rep
-from hub.ingest import Incoming, apply_batch
+from hub.ingest import postings
+from hub.ingest import worker as hub_ingest
+from hub.ingest.worker import Incoming, apply_batch
+from hub.ledger import reports as rep
+from hub.programs import merchant
+from hub.programs import points as program_points
 
 TENANT = "acme"
 PREFIX = 481
@@ -556,45 +559,45 @@ def test_a_retailer_earns_merchant_points_once_per_consumer_it_enrols(engine: En
         ),
     )
     with engine.connect() as conn:
-        rules = postings.merchant_rules(conn, TENANT)
-        assert postings.merchant_balance(conn, TENANT, "shop-a") == rules.enrolment_points == 50
-        assert postings.merchant_balance(conn, TENANT, "shop-b") == 50
+        rules = merchant.merchant_rules(conn, TENANT)
+        assert merchant.merchant_balance(conn, TENANT, "shop-a") == rules.enrolment_points == 50
+        assert merchant.merchant_balance(conn, TENANT, "shop-b") == 50
     with engine.begin() as conn:
         events = [(wire.decode(wire.Topic.parse(first.topic), first.payload), first.received_at)]
         assert postings.post_events(conn, events).enrolments == 0
-        assert postings.merchant_balance(conn, TENANT, "shop-a") == 50
+        assert merchant.merchant_balance(conn, TENANT, "shop-a") == 50
 
 
 def test_purchases_from_the_distributor_earn_merchant_points_once_per_order(engine: Engine) -> None:
     with engine.begin() as conn:
-        assert postings.record_purchase(conn, TENANT, "shop-a", 2_599_000, "PO-17", now=T0) == 259
-        assert postings.record_purchase(conn, TENANT, "shop-a", 2_599_000, "PO-17", now=T0) == 259
-        assert postings.merchant_balance(conn, TENANT, "shop-a") == 259
+        assert merchant.record_purchase(conn, TENANT, "shop-a", 2_599_000, "PO-17", now=T0) == 259
+        assert merchant.record_purchase(conn, TENANT, "shop-a", 2_599_000, "PO-17", now=T0) == 259
+        assert merchant.merchant_balance(conn, TENANT, "shop-a") == 259
         with pytest.raises(InvalidInput, match="amount_minor"):
-            postings.record_purchase(conn, TENANT, "shop-a", -1, "PO-18", now=T0)
+            merchant.record_purchase(conn, TENANT, "shop-a", -1, "PO-18", now=T0)
 
 
 def test_a_target_is_awarded_once_per_retailer_and_period(engine: Engine) -> None:
-    rules = postings.MerchantRules(
+    rules = merchant.MerchantRules(
         targets=(
-            postings.Target(id="three-sales", metric="count", at_least=3, points=70),
-            postings.Target(id="big-month", metric="value", at_least=1_000_000, points=500),
+            merchant.Target(id="three-sales", metric="count", at_least=3, points=70),
+            merchant.Target(id="big-month", metric="value", at_least=1_000_000, points=500),
         )
     )
     with engine.begin() as conn:
-        postings.set_merchant_rules(conn, TENANT, rules, now=T0)
+        merchant.set_merchant_rules(conn, TENANT, rules, now=T0)
     ingest(engine, *(message("box-a", sale("store-a", None)) for _ in range(3)))
     ingest(engine, message("box-b", sale("store-b", None)))
     ingest(engine, message("box-a", sale("store-a", None), at=T0 + timedelta(days=30)))  # April: not March
     with engine.begin() as conn:
-        awarded = postings.award_targets(conn, TENANT, "2026-03", now=T0)
-        assert awarded == [postings.TargetAward("shop-a", "three-sales", 3, 70)]
-        assert postings.award_targets(conn, TENANT, "2026-03", now=T0) == []
-        assert postings.award_targets(conn, TENANT, "2026-04", now=T0) == []
-        assert postings.merchant_balance(conn, TENANT, "shop-a") == 70
-        assert postings.merchant_balance(conn, TENANT, "shop-b") == 0
+        awarded = merchant.award_targets(conn, TENANT, "2026-03", now=T0)
+        assert awarded == [merchant.TargetAward("shop-a", "three-sales", 3, 70)]
+        assert merchant.award_targets(conn, TENANT, "2026-03", now=T0) == []
+        assert merchant.award_targets(conn, TENANT, "2026-04", now=T0) == []
+        assert merchant.merchant_balance(conn, TENANT, "shop-a") == 70
+        assert merchant.merchant_balance(conn, TENANT, "shop-b") == 0
         with pytest.raises(InvalidInput, match="period"):
-            postings.award_targets(conn, TENANT, "2026-13")
+            merchant.award_targets(conn, TENANT, "2026-13")
 
 
 def event_id_of(item: Incoming) -> uuid.UUID:
@@ -613,7 +616,7 @@ def test_a_batch_that_meets_a_deadlock_is_tried_again_and_commits_with_its_posti
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     enrol(engine, ANA)
-    real = postings._post_sale
+    real = postings._post_sale  # type: ignore[attr-defined]
     tries: list[uuid.UUID] = []
 
     def deadlocked_twice(batch: Any, msg: wire.Message, data: wire.SaleData) -> None:
@@ -655,7 +658,7 @@ def test_an_event_whose_postings_fail_is_neither_committed_nor_acked_and_goes_in
     enrol(engine, ANA)
     bad = message("box-a", sale("store-a", ANA, earned=15))
     good = message("box-a", sale("store-a", ANA, earned=15))
-    real = postings._post_sale
+    real = postings._post_sale  # type: ignore[attr-defined]
 
     def broken_for_one(batch: Any, msg: wire.Message, data: wire.SaleData) -> None:
         if msg.envelope.id == event_id_of(bad):
@@ -686,7 +689,7 @@ def test_two_workers_posting_for_the_same_new_tenant_lose_no_posting(
         pytest.skip("concurrent transactions that can deadlock: PostgreSQL (SQLite has one writer at a time)")
     carla, dora = identity.make(PREFIX, 3), identity.make(PREFIX, 4)
     with engine.begin() as conn:  # the tenant's programs are known, none of its ledger accounts exist yet
-        postings.tenant_program(conn, TENANT, now=T0)
+        program_points.tenant_program(conn, TENANT, now=T0)
     # Worker 1: a sale then an enrolment; worker 2: an enrolment then a sale: each takes the consumer and the
     # merchant program's issuance accounts in the other order.
     one = [message("box-a", sale("store-a", ANA, earned=15))]
@@ -730,12 +733,12 @@ def test_two_workers_posting_for_the_same_new_tenant_lose_no_posting(
     assert all(isinstance(o, hub_ingest.BatchResult) and o.committed == 2 for o in outcomes.values()), outcomes
     with engine.connect() as conn:
         posted_events = set(conn.execute(sa.select(db.posting.c.event_id)).scalars())
-        rules = postings.merchant_rules(conn, TENANT)
-        merchant = [postings.merchant_balance(conn, TENANT, shop) for shop in ("shop-a", "shop-b")]
+        rules = merchant.merchant_rules(conn, TENANT)
+        balances = [merchant.merchant_balance(conn, TENANT, shop) for shop in ("shop-a", "shop-b")]
     assert posted_events == {event_id_of(i) for i in one + two}
     assert "posting_failed" not in [kind for kind, _ in alerts(engine)]
     assert (posted(engine, ANA), posted(engine, dora)) == (15, 24)
-    assert merchant == [rules.enrolment_points] * 2
+    assert balances == [rules.enrolment_points] * 2
     check(engine)
 
 

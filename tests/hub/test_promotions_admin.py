@@ -16,12 +16,12 @@ from sqlalchemy.engine import Connection, Engine
 from core import identity, wire
 from core.errors import InvalidInput
 from core.points import PointsProgram
+from devkit.services import MosquittoServer
 from hub import catalogue, db, network
 from hub import ledger as lg
-from hub import promotions_admin as pa
-from hub.config_publish import publish_config, read_retained
-from hub.local_services import MosquittoServer
-from hub.publish import connect_broker
+from hub.programs import promotions as pa
+from hub.publishing.retained import publish_config, read_retained
+from hub.publishing.snapshots import connect_broker
 
 T0 = datetime(2026, 3, 10, 18, 0, tzinfo=UTC)
 TENANT = "acme"

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from core import wire
 from hub import db, network
-from hub.ingest import Incoming, apply_batch
+from hub.ingest.worker import Incoming, apply_batch
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TENANT = "acme"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from devkit.services import BoxProcess, HubProcess, MosquittoServer
 from hub import db
-from hub.local_services import BoxProcess, HubProcess, MosquittoServer
 from tests.effects import assert_effects_once
 from tests.hub.test_faults import REFUND_EVERY, hub_count, stop_and_drain
 from tests.waiting import wait_until

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from core import broker_auth
-from hub.local_services import Credentials, MosquittoServer
+from devkit.services import Credentials, MosquittoServer
 from provisioning import broker as files
 from provisioning.cli import main
 from tests.waiting import wait_until

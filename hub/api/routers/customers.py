@@ -23,6 +23,7 @@ from core.points import PointsProgram
 from hub import customers as cu
 from hub import db
 from hub import ledger as lg
+from hub.programs import tiers
 
 from ..accounts import Role
 from ..errors import ERROR_RESPONSES, Conflict, NotFound
@@ -430,7 +431,7 @@ def merge_customers(loyalty_id: LoyaltyId, merge: MergeIn, scope: Admin) -> Merg
 
 
 class TierRulesIn(BaseModel):
-    """How tiers move (see :class:`hub.customers.TierRules`): upgrades at once; downgrades at a period's end
+    """How tiers move (see :class:`hub.tiers.TierRules`): upgrades at once; downgrades at a period's end
     after ``grace_periods`` periods below the tier, or ``immediate``."""
 
     period: Literal["month", "quarter", "year"] = "month"
@@ -460,12 +461,12 @@ def recompute_tier(loyalty_id: LoyaltyId, rules: TierRulesIn, scope: Admin) -> T
     program = tenant_program(scope)
     if program is None:
         raise Conflict("the tenant has no points program; set one first", code="no_program")
-    decision = cu.recompute_tier(
+    decision = tiers.recompute_tier(
         scope.conn,
         scope.tenant,
         view.loyalty_id,
         program,
-        cu.TierRules(rules.period, rules.downgrade, rules.grace_periods, rules.points_window_months),
+        tiers.TierRules(rules.period, rules.downgrade, rules.grace_periods, rules.points_window_months),
         now=scope.now,
     )
     s = decision.state

@@ -1,4 +1,4 @@
-"""The points ledger, read through :mod:`hub.ledger` and :mod:`hub.ledger_reports`: programs, a customer's
+"""The points ledger, read through :mod:`hub.ledger` and :mod:`hub.ledger.reports`: programs, a customer's
 balance and history, the liability report, and settlement statements (listing them; an admin closes a
 period)."""
 
@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Query, status
 from pydantic import BaseModel, Field
 
-from hub import db, ledger, ledger_reports
+from hub import db, ledger
 from hub.ledger import Kind, as_utc
+from hub.ledger import reports as ledger_reports
 
 from ..accounts import Role
 from ..errors import ERROR_RESPONSES, NotFound

@@ -1,4 +1,4 @@
-"""Promotions (:mod:`hub.promotions_admin`): define (validated with core), list, read, withdraw, preview against
+"""Promotions (:mod:`hub.programs.promotions`): define (validated with core), list, read, withdraw, preview against
 the last days of sales, and publish to the boxes of the stores concerned.
 
 A distributor admin manages every promotion of the tenant. A retailer manages its own: a promotion it
@@ -21,9 +21,9 @@ from pydantic import BaseModel, Field
 
 from core.errors import InvalidInput
 from hub import db
-from hub import promotions_admin as pa
-from hub.config_publish import PublishError
-from hub.publish import connect_broker
+from hub.programs import promotions as pa
+from hub.publishing.retained import PublishError
+from hub.publishing.snapshots import connect_broker
 
 from ..accounts import Role
 from ..errors import ERROR_RESPONSES, ApiError, Conflict, Forbidden, NotFound

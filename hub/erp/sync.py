@@ -10,7 +10,7 @@ Each round of :class:`ERPSync` (every :attr:`SyncConfig.poll_interval_s`):
    sold as they are (a price finer than the currency, a name too long) are logged with the fix.
 2. **Stock.** Every :attr:`SyncConfig.stock_interval_s`, reads stock per warehouse into ``catalogue_stock``.
 3. **Publish.** When an item really changed (an ERP poll repeats products; repeats are no change), the
-   ``catalogue`` snapshot of every box of the tenant is published again (:class:`hub.publish.Publisher`:
+   ``catalogue`` snapshot of every box of the tenant is published again (:class:`hub.publishing.snapshots.Publisher`:
    boxes of stores whose snapshot is unchanged are skipped). Boxes registered since, which have never had a
    snapshot, get settings, catalogue and stock rules. A publish that failed is tried again next round.
 4. **Reorders.** ``reorder_request`` business events not yet applied (oldest first, at most
@@ -32,17 +32,12 @@ Command line: ``python -m hub --db URL erp-sync --tenant T [--once] --mqtt-...``
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import logging
-import signal
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from types import FrameType
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -51,7 +46,6 @@ from pydantic import ValidationError
 from core.errors import InvalidInput
 from core.wire import ReorderRequestData
 from hub import catalogue, db, network
-from hub.config_publish import PublishError
 from hub.erp.base import (
     ERPConnector,
     ERPError,
@@ -60,11 +54,17 @@ from hub.erp.base import (
     PurchaseRequest,
     purchase_requests_from_reorder,
 )
-from hub.publish import BUILT_KINDS, Outcome, Publisher
+from hub.publishing.retained import PublishError
+from hub.publishing.snapshots import BUILT_KINDS, Outcome, Publisher
 
 __all__ = [
     "ERROR_PAUSE_MAX_S",
+    "FULL_READ_INTERVAL_S",
     "POLLS_PER_ROUND_MAX",
+    "POLL_INTERVAL_S",
+    "REORDER_BATCH_MAX",
+    "REORDER_TYPE",
+    "STOCK_INTERVAL_S",
     "ERPSync",
     "Problem",
     "ProductsResult",
@@ -75,16 +75,30 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+
 Problem = ProductProblem | catalogue.ItemProblem
 """A product the ERP sent that the hub did not take: the connector's or the catalogue's reason."""
 
+
 POLL_INTERVAL_S: Final = 2.0
+
+
 STOCK_INTERVAL_S: Final = 300.0
+
+
 FULL_READ_INTERVAL_S: Final = 24 * 3600.0
+
+
 POLLS_PER_ROUND_MAX: Final = 50
 """Incomplete answers (pages of a full read) followed in one round; the rest waits for the next round."""
+
+
 REORDER_BATCH_MAX: Final = 50
+
+
 ERROR_PAUSE_MAX_S: Final = 60.0
+
+
 REORDER_TYPE: Final = ReorderRequestData.TYPE
 
 
@@ -418,65 +432,3 @@ class ERPSync:
                 log.exception("%s: ERP sync round failed", self.config.tenant)
                 pause = min(ERROR_PAUSE_MAX_S, pause * 2)
             wait(pause)
-
-
-# ---------------------------------------------------------------------------------------------- CLI
-
-
-def add_arguments(sub: Any) -> None:
-    """Add ``erp-sync`` to the hub's command line (``sub`` is its subparsers object)."""
-    from hub.publish import add_broker_arguments
-
-    parser: argparse.ArgumentParser = sub.add_parser(
-        "erp-sync", help="poll the ERP (Tryton, from MOSTRADOR_TRYTON_*) and publish changes to the boxes"
-    )
-    parser.add_argument("--tenant", required=True)
-    parser.add_argument("--once", action="store_true", help="run one round, print what it did, and stop")
-    parser.add_argument("--poll-interval-s", type=float, default=POLL_INTERVAL_S)
-    parser.add_argument("--stock-interval-s", type=float, default=STOCK_INTERVAL_S)
-    parser.add_argument("--no-publish", action="store_true", help="update the hub only, publish nothing")
-    add_broker_arguments(parser)
-
-
-def run_cli(engine: sa.Engine, args: argparse.Namespace, password: str | None) -> int:
-    """Run ``erp-sync``: 0 on a clean stop, 1 when the ERP or the broker cannot be used at start, 2 bad input."""
-    from hub.erp.tryton import TrytonConnector, TrytonSettings
-    from hub.publish import connect_broker
-
-    try:
-        config = SyncConfig(args.tenant, source="tryton", poll_interval_s=args.poll_interval_s)
-        config = dataclasses.replace(config, stock_interval_s=args.stock_interval_s)
-        settings = TrytonSettings.from_env()
-    except (InvalidInput, ERPRejected, OSError) as exc:
-        log.error("%s", exc)
-        return 2
-    db.migrate(engine)
-    client = None
-    try:
-        if not args.no_publish:
-            client = connect_broker(args.mqtt_host, args.mqtt_port, args.mqtt_user, password)
-        with TrytonConnector(settings) as connector:
-            sync = ERPSync(engine, connector, config, Publisher(engine, client) if client else None)
-            if args.once:
-                done = sync.run_once()
-                print(json.dumps(dataclasses.asdict(done), default=str, ensure_ascii=False))
-                return 0
-            connector.login()
-            stop = threading.Event()
-
-            def _on_signal(signum: int, _frame: FrameType | None) -> None:
-                log.info("signal %d: stopping after the current round", signum)
-                stop.set()
-
-            signal.signal(signal.SIGTERM, _on_signal)
-            signal.signal(signal.SIGINT, _on_signal)
-            log.info("ERP sync of %s every %.1f s", args.tenant, config.poll_interval_s)
-            sync.run(until=stop.is_set, sleep=stop.wait)
-            return 0
-    except (ERPError, PublishError, InvalidInput) as exc:
-        log.error("%s", exc)
-        return 1
-    finally:
-        if client is not None:
-            client.disconnect()
-            client.loop_stop()

@@ -1,6 +1,6 @@
 """The distributor's catalogue at the hub: items, prices, barcodes, the distributors carrying them, stock, rules.
 
-Items come from the ERP (:mod:`hub.erp_sync`), from an imported file (:func:`load_import`) or from an
+Items come from the ERP (:mod:`hub.erp.sync`), from an imported file (:func:`load_import`) or from an
 administrator; whichever wrote last wins, and ``source`` records it. :func:`upsert_items` applies a batch
 inside the caller's transaction and reports which skus really changed (an ERP poll sends a product again
 when nothing about it changed: that is not a change, and no box is bothered with it). An item that the

@@ -1,52 +1,16 @@
-"""The hub's points ledger: double-entry accounts, immutable transfers, lots with expiry, holds and overdrafts.
-
-Model (after TigerBeetle)
--------------------------
-* An **account** belongs to one tenant and one program and has a ``kind`` (:class:`Kind`) and an ``owner``
-  party: a loyalty id for a customer, ``"distributor"`` or a retailer id for the others. Its id is derived
-  from those four values (:func:`account_id`), so every caller names the same account the same way. The row
-  keeps running totals (``debits_pending``, ``debits_posted``, ``credits_pending``, ``credits_posted``),
-  changed only in the transaction that writes the transfers behind them. A customer account is limited
-  (:attr:`AccountFlag.DEBITS_LIMITED`): ``credits_posted - debits_posted - debits_pending`` never goes below
-  ``floor_points``, which is minus the customer's offline allowance.
-* A **transfer** moves ``amount`` points (an integer above zero) from a debit account to a credit account of
-  the same program. Its ``id`` is made by the client and is the idempotency key: applying the same transfer
-  again has no effect (:attr:`Status.EXISTS`); the same id with different content is refused
-  (:attr:`Status.EXISTS_WITH_DIFFERENT_FIELDS`). Rows are never updated. ``code`` (:class:`Code`) says why
-  the points moved, ``ref`` what caused it (a sale event id, a lot id, the transfer being reversed).
-* A **pending** transfer reserves points (a hold). A later transfer with ``POST_PENDING`` or
-  ``VOID_PENDING`` and ``pending_id`` posts it (all or part of it) or releases it; the unique ``pending_id``
-  column makes either happen at most once.
-* Points credited to a customer form **lots** with an expiry (``lot_expiry_months`` of the program after
-  the transfer's ``effective_at``). A debit spends lots, earliest expiry first; what no lot covers becomes
-  the account's ``lot_debt_points``, paid back first by the next points credited. So for every customer
-  account: sum of lot remainders - lot debt = posted balance. Which lots a transfer spent is recorded in
-  ``ledger_lot_use``; that is what says, at settlement, who funded the points a retailer accepted.
-* A **reversal** (code ``reverse``, ``ref`` = the original's id) moves points back between the same two
-  accounts, at most the original's amount in total. Reversing a redemption gives back the very lots it spent.
-* An **offline** transfer (:attr:`TransferFlag.OFFLINE`) was already honoured at a counter: it is never
-  refused for want of points. If it takes the account below its floor it is accepted and an overdraft row is
-  written for follow-up.
-
-:func:`apply_transfers` applies a batch in the caller's transaction and returns one :class:`TransferResult`
-per transfer, in order; a refused transfer writes nothing and does not stop the others. On PostgreSQL a batch
-costs a handful of round trips whatever its size (array reads, ``COPY`` writes, one ``UPDATE .. FROM unnest``
-per table); SQLite gets the same logic through plain statements.
-
-Money, settlement and liability reports are in :mod:`hub.ledger_reports`.
+"""The ledger's engine: programs and accounts, :func:`apply_transfers` with lots, holds, reversals and
+overdrafts, lot expiry, and the transfers of a sale (the model is described in :mod:`hub.ledger`).
 """
 
 from __future__ import annotations
 
 import bisect
-import calendar
-import enum
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Final
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -54,29 +18,45 @@ from sqlalchemy.engine import Connection
 from core.errors import InvalidInput
 from core.points import PointsProgram
 from hub import db
-from hub.errors import HubError
+from hub.ledger.model import (
+    _CREDITS_LIMITED,
+    _DEBITS_LIMITED,
+    _HOW,
+    _OFFLINE,
+    _PENDING,
+    _POST,
+    _RESOLVE,
+    _USE_KINDS,
+    _VOID,
+    BATCH_MAX,
+    DISTRIBUTOR,
+    EXPIRY_BATCH_MAX,
+    AccountFlag,
+    AccountSpec,
+    Balance,
+    Code,
+    Kind,
+    LedgerProgram,
+    State,
+    Status,
+    Transfer,
+    TransferFlag,
+    TransferResult,
+    UnknownProgram,
+    _Account,
+    _Lot,
+    _Stored,
+    _uuid_or_none,
+    account_id,
+    add_months,
+    as_utc,
+    derived_id,
+)
+from hub.ledger.storage import _IO, _PgIO
 
 __all__ = [
-    "BATCH_MAX",
-    "DISTRIBUTOR",
-    "AccountFlag",
-    "AccountSpec",
-    "Balance",
-    "Code",
-    "Kind",
-    "LedgerError",
-    "LedgerProgram",
-    "State",
-    "Status",
-    "Transfer",
-    "TransferFlag",
-    "TransferResult",
-    "account_id",
-    "add_months",
     "apply_transfers",
-    "as_utc",
     "balance",
-    "derived_id",
     "expire_lots",
     "get_program",
     "open_accounts",
@@ -85,232 +65,6 @@ __all__ = [
     "sale_transfers",
     "set_floor",
 ]
-
-BATCH_MAX: Final = 8190
-"""Most transfers in one :func:`apply_transfers` call (TigerBeetle's batch size); split larger batches."""
-EXPIRY_BATCH_MAX: Final = BATCH_MAX
-"""Most lots one :func:`expire_lots` call expires; run it again until it returns nothing."""
-DISTRIBUTOR: Final = "distributor"
-"""The owner name of the distributor's accounts; retailers are named by their retailer id."""
-LEDGER_NAMESPACE: Final = uuid.UUID("6b1f3f2e-8d4a-5c1b-9e2f-4d6c8a0b1e37")
-"""UUIDv5 namespace of derived ids (accounts, sale postings, expiries, settlements)."""
-
-
-class LedgerError(HubError):
-    """Root of the ledger's errors (per-transfer refusals are results, not exceptions)."""
-
-    code = "ledger_error"
-
-
-class UnknownProgram(LedgerError, LookupError):
-    """A program the ledger has not been told about: call :func:`register_program` first."""
-
-    code = "unknown_program"
-
-
-class Code(enum.StrEnum):
-    """Why points moved."""
-
-    EARN = "earn"
-    REDEEM = "redeem"
-    EXPIRE = "expire"
-    REVERSE = "reverse"
-    ADJUST = "adjust"
-    TRANSFER = "transfer"
-    SETTLE = "settle"
-
-
-class Kind(enum.StrEnum):
-    """Account kinds. ``issuance`` is debited when its owner funds points; ``retailer`` holds points a retailer
-    accepted as payment, until settled through the distributor's ``clearing`` account."""
-
-    CUSTOMER = "customer"
-    ISSUANCE = "issuance"
-    RETAILER = "retailer"
-    CLEARING = "clearing"
-    EXPIRED = "expired"
-    ADJUSTMENT = "adjustment"
-
-
-class State(enum.StrEnum):
-    """A transfer row's state: a hold is ``pending``; a post is ``posted``; a void is ``voided``."""
-
-    PENDING = "pending"
-    POSTED = "posted"
-    VOIDED = "voided"
-
-
-class TransferFlag(enum.IntFlag):
-    """How a transfer applies. At most one of PENDING, POST_PENDING, VOID_PENDING."""
-
-    NONE = 0
-    PENDING = 1
-    POST_PENDING = 2
-    VOID_PENDING = 4
-    OFFLINE = 8
-    """Already honoured at a counter: never refused for want of points; an overdraft is flagged instead."""
-
-
-class AccountFlag(enum.IntFlag):
-    """Balance limits. DEBITS_LIMITED: credits - debits (posted and pending) >= floor; CREDITS_LIMITED the
-    mirror image, for an account whose balance is on the debit side."""
-
-    NONE = 0
-    DEBITS_LIMITED = 1
-    CREDITS_LIMITED = 2
-
-
-class Status(enum.StrEnum):
-    """The outcome of one transfer. Anything but CREATED and EXISTS means nothing was written for it."""
-
-    CREATED = "created"
-    EXISTS = "exists"
-    EXISTS_WITH_DIFFERENT_FIELDS = "exists_with_different_fields"
-    INVALID_FLAGS = "invalid_flags"
-    AMOUNT_MUST_BE_POSITIVE = "amount_must_be_positive"
-    ACCOUNTS_MUST_BE_DIFFERENT = "accounts_must_be_different"
-    DEBIT_ACCOUNT_NOT_FOUND = "debit_account_not_found"
-    CREDIT_ACCOUNT_NOT_FOUND = "credit_account_not_found"
-    ACCOUNTS_IN_DIFFERENT_PROGRAMS = "accounts_in_different_programs"
-    EXCEEDS_FLOOR = "exceeds_floor"
-    PENDING_NOT_FOUND = "pending_transfer_not_found"
-    PENDING_NOT_PENDING = "pending_transfer_not_pending"
-    PENDING_ALREADY_POSTED = "pending_transfer_already_posted"
-    PENDING_ALREADY_VOIDED = "pending_transfer_already_voided"
-    PENDING_FIELDS_DIFFER = "pending_transfer_fields_differ"
-    EXCEEDS_PENDING_AMOUNT = "exceeds_pending_transfer_amount"
-    REVERSAL_TARGET_NOT_FOUND = "reversal_target_not_found"
-    REVERSAL_TARGET_NOT_POSTED = "reversal_target_not_posted"
-    REVERSAL_ACCOUNTS_DIFFER = "reversal_accounts_differ"
-    REVERSAL_EXCEEDS_ORIGINAL = "reversal_exceeds_original"
-    EXPIRY_LOT_MISMATCH = "expiry_lot_mismatch"
-
-    @property
-    def ok(self) -> bool:
-        return self in (Status.CREATED, Status.EXISTS)
-
-
-# Plain ints on the hot path: IntFlag arithmetic costs microseconds per operation.
-_PENDING: Final = int(TransferFlag.PENDING)
-_POST: Final = int(TransferFlag.POST_PENDING)
-_VOID: Final = int(TransferFlag.VOID_PENDING)
-_OFFLINE: Final = int(TransferFlag.OFFLINE)
-_HOW: Final = _PENDING | _POST | _VOID
-_RESOLVE: Final = _POST | _VOID
-_DEBITS_LIMITED: Final = int(AccountFlag.DEBITS_LIMITED)
-_CREDITS_LIMITED: Final = int(AccountFlag.CREDITS_LIMITED)
-
-
-@dataclass(frozen=True, slots=True)
-class Transfer:
-    """A transfer as a client asks for it.
-
-    For a post or void, ``debit_account_id``, ``credit_account_id`` and ``amount`` may be None: they are taken
-    from the pending transfer (a post may name a smaller amount: the rest is released). ``effective_at`` is
-    when it happened at the counter (a lot's expiry counts from it); None means the hub's time of applying.
-    """
-
-    id: uuid.UUID
-    debit_account_id: uuid.UUID | None
-    credit_account_id: uuid.UUID | None
-    amount: int | None
-    code: Code
-    ref: str = ""
-    pending_id: uuid.UUID | None = None
-    flags: TransferFlag = TransferFlag.NONE
-    effective_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TransferResult:
-    """What became of one transfer."""
-
-    id: uuid.UUID
-    status: Status
-
-    @property
-    def ok(self) -> bool:
-        return self.status.ok
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerProgram:
-    """A program as the ledger sees it: its money value and the lifetime of earned points (0 = no expiry)."""
-
-    tenant: str
-    program: str
-    currency: str
-    points_per_step: int
-    value_minor_per_step: int
-    lot_expiry_months: int
-
-
-@dataclass(frozen=True, slots=True)
-class AccountSpec:
-    """An account to open. ``flags`` None means the kind's default (customers are DEBITS_LIMITED)."""
-
-    tenant: str
-    program: str
-    kind: Kind
-    owner: str
-    floor_points: int = 0
-    flags: AccountFlag | None = None
-
-    @property
-    def id(self) -> uuid.UUID:
-        return account_id(self.tenant, self.program, self.kind, self.owner)
-
-
-@dataclass(frozen=True, slots=True)
-class Balance:
-    """An account's totals. ``posted`` and ``available`` are credit-side balances (credits - debits)."""
-
-    account_id: uuid.UUID
-    debits_pending: int
-    debits_posted: int
-    credits_pending: int
-    credits_posted: int
-    floor_points: int
-    lot_debt_points: int
-
-    @property
-    def posted(self) -> int:
-        return self.credits_posted - self.debits_posted
-
-    @property
-    def available(self) -> int:
-        """What a customer may still spend above zero (the floor is not counted)."""
-        return self.credits_posted - self.debits_posted - self.debits_pending
-
-
-def account_id(tenant: str, program: str, kind: Kind | str, owner: str) -> uuid.UUID:
-    """The id of the account ``(tenant, program, kind, owner)``; the same inputs always give the same id."""
-    return uuid.uuid5(LEDGER_NAMESPACE, f"account\x1f{tenant}\x1f{program}\x1f{kind}\x1f{owner}")
-
-
-def derived_id(*parts: object) -> uuid.UUID:
-    """A transfer id derived from stable parts (an event id and a role): replays derive the same id."""
-    return uuid.uuid5(LEDGER_NAMESPACE, "\x1f".join(str(p) for p in parts))
-
-
-def as_utc(value: datetime) -> datetime:
-    """``value`` in UTC; a naive value (as SQLite returns them) is taken to be UTC already."""
-    if value.tzinfo is UTC:
-        return value
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)  # SQLite hands back naive UTC
-    return value.astimezone(UTC)
-
-
-def add_months(moment: datetime, months: int) -> datetime:
-    """``moment`` plus ``months`` calendar months; a day past the month's end becomes its last day."""
-    total = moment.month - 1 + months
-    year, month = moment.year + total // 12, total % 12 + 1
-    day = min(moment.day, calendar.monthrange(year, month)[1])
-    return moment.replace(year=year, month=month, day=day)
-
-
-# --- programs and accounts -------------------------------------------------------------------------------
 
 
 def register_program(
@@ -414,63 +168,6 @@ def balance(conn: Connection, account: uuid.UUID) -> Balance:
     )
 
 
-# --- the apply engine --------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Account:
-    id: uuid.UUID
-    tenant: str
-    program: str
-    kind: str
-    owner: str
-    floor: int
-    flags: int
-    dp: int
-    dpo: int
-    cp: int
-    cpo: int
-    debt: int
-    expiry_months: int
-    dirty: bool = False
-
-
-@dataclass(slots=True)
-class _Lot:
-    id: uuid.UUID
-    account_id: uuid.UUID
-    transfer_id: uuid.UUID
-    funder: str
-    points: int
-    remaining: int
-    expired: int
-    earned_at: datetime
-    expires_at: datetime | None
-    new: bool = False
-    dirty: bool = False
-
-    @property
-    def order(self) -> tuple[bool, datetime, datetime, uuid.UUID]:
-        # Earliest expiry first, never-expiring last; then oldest.
-        return (self.expires_at is None, self.expires_at or self.earned_at, self.earned_at, self.id)
-
-
-@dataclass(slots=True)
-class _Stored:
-    id: uuid.UUID
-    tenant: str
-    program: str
-    debit: uuid.UUID
-    credit: uuid.UUID
-    amount: int
-    code: str
-    ref: str
-    pending_id: uuid.UUID | None
-    flags: int
-    state: str
-    effective_at: datetime
-
-
 @dataclass
 class _Batch:
     """Everything one apply call reads, changes and writes."""
@@ -492,16 +189,6 @@ class _Batch:
     spenders: set[uuid.UUID] = field(default_factory=set)
     """Customer accounts debited in this batch: only their lots are kept in spending order."""
     """Transfers this batch reverses: their lot spending is tracked as it happens."""
-
-
-_USE_KINDS: Final = ("redeem", "expire", "reverse", "adjust", "transfer", "settle", "earn", "debt")
-
-
-def _uuid_or_none(text: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        return None
 
 
 def apply_transfers(
@@ -861,353 +548,6 @@ def _new_lot(
         bisect.insort(b.lots_by_account[cr.id], lot, key=_lot_order)
 
 
-# --- database access, per backend ---------------------------------------------------------------------------
-
-
-class _IO:
-    """Reads and writes of one apply call through SQLAlchemy statements (SQLite); PostgreSQL overrides them."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-
-    def load_transfers(self, ids: set[uuid.UUID], pending_refs: set[uuid.UUID]) -> Iterable[_Stored]:
-        t = db.ledger_transfer
-        cond: sa.ColumnElement[bool] = t.c.id.in_(ids)
-        if pending_refs:
-            cond = sa.or_(cond, t.c.pending_id.in_(pending_refs))
-        for r in self.conn.execute(sa.select(*_TRANSFER_COLUMNS).where(cond)):
-            yield _stored(r)
-
-    def reversed_totals(self, originals: set[uuid.UUID]) -> dict[uuid.UUID, int]:
-        t = db.ledger_transfer
-        refs = [str(o) for o in originals]
-        rows = self.conn.execute(
-            sa.select(t.c.ref, sa.func.sum(t.c.amount))
-            .where(t.c.code == sa.literal_column("'reverse'"), t.c.ref.in_(refs))  # matches the partial index
-            .group_by(t.c.ref)
-        )
-        return {uuid.UUID(ref): int(total) for ref, total in rows}
-
-    def load_uses(self, originals: set[uuid.UUID]) -> dict[uuid.UUID, dict[uuid.UUID, list[int]]]:
-        u = db.ledger_lot_use
-        out: dict[uuid.UUID, dict[uuid.UUID, list[int]]] = {}
-        rows = self.conn.execute(
-            sa.select(u.c.for_transfer_id, u.c.lot_id, u.c.kind, sa.func.sum(u.c.amount))
-            .where(u.c.for_transfer_id.in_(originals), u.c.kind != "debt")
-            .group_by(u.c.for_transfer_id, u.c.lot_id, u.c.kind)
-        )
-        for for_id, lot_id, kind, total in rows:
-            out.setdefault(for_id, {})[lot_id] = [int(total), _USE_KINDS.index(kind)]
-        return out
-
-    def lock_accounts(self, ids: set[uuid.UUID]) -> Iterable[_Account]:
-        a, p = db.ledger_account, db.ledger_program
-        stmt = (
-            sa.select(*a.c, p.c.lot_expiry_months)
-            .join(p, sa.and_(p.c.tenant == a.c.tenant, p.c.program == a.c.program))
-            .where(a.c.id.in_(ids))
-            .order_by(a.c.id)
-            .with_for_update(of=a)
-        )
-        for r in self.conn.execute(stmt):
-            yield _Account(
-                r.id,
-                r.tenant,
-                r.program,
-                r.kind,
-                r.owner,
-                r.floor_points,
-                r.flags,
-                r.debits_pending,
-                r.debits_posted,
-                r.credits_pending,
-                r.credits_posted,
-                r.lot_debt_points,
-                r.lot_expiry_months,
-            )
-
-    def load_lots(self, accounts: set[uuid.UUID], ids: set[uuid.UUID]) -> Iterable[_Lot]:
-        lot = db.ledger_lot
-        cond: sa.ColumnElement[bool] = sa.and_(lot.c.account_id.in_(accounts), lot.c.remaining > 0)
-        if ids:
-            cond = sa.or_(cond, lot.c.id.in_(ids))
-        for r in self.conn.execute(sa.select(lot).where(cond)):
-            yield _Lot(
-                r.id,
-                r.account_id,
-                r.transfer_id,
-                r.funder,
-                r.points,
-                r.remaining,
-                r.expired_points,
-                as_utc(r.earned_at),
-                None if r.expires_at is None else as_utc(r.expires_at),
-            )
-
-    def insert_transfers(self, rows: list[_Stored], now: datetime) -> None:
-        self.conn.execute(
-            db.ledger_transfer.insert(),
-            [
-                {
-                    "id": s.id,
-                    "tenant": s.tenant,
-                    "program": s.program,
-                    "debit_account_id": s.debit,
-                    "credit_account_id": s.credit,
-                    "amount": s.amount,
-                    "code": s.code,
-                    "ref": s.ref,
-                    "pending_id": s.pending_id,
-                    "flags": s.flags,
-                    "state": s.state,
-                    "effective_at": s.effective_at,
-                    "created_at": now,
-                }
-                for s in rows
-            ],
-        )
-
-    def update_accounts(self, accounts: list[_Account]) -> None:
-        a = db.ledger_account
-        self.conn.execute(
-            sa.update(a)
-            .where(a.c.id == sa.bindparam("b_id"))
-            .values(
-                debits_pending=sa.bindparam("b_dp"),
-                debits_posted=sa.bindparam("b_dpo"),
-                credits_pending=sa.bindparam("b_cp"),
-                credits_posted=sa.bindparam("b_cpo"),
-                lot_debt_points=sa.bindparam("b_debt"),
-            ),
-            [
-                {"b_id": x.id, "b_dp": x.dp, "b_dpo": x.dpo, "b_cp": x.cp, "b_cpo": x.cpo, "b_debt": x.debt}
-                for x in accounts
-            ],
-        )
-
-    def insert_lots(self, lots: list[_Lot]) -> None:
-        self.conn.execute(
-            db.ledger_lot.insert(),
-            [
-                {
-                    "id": x.id,
-                    "account_id": x.account_id,
-                    "transfer_id": x.transfer_id,
-                    "funder": x.funder,
-                    "points": x.points,
-                    "remaining": x.remaining,
-                    "expired_points": x.expired,
-                    "earned_at": x.earned_at,
-                    "expires_at": x.expires_at,
-                }
-                for x in lots
-            ],
-        )
-
-    def update_lots(self, lots: list[_Lot]) -> None:
-        t = db.ledger_lot
-        self.conn.execute(
-            sa.update(t)
-            .where(t.c.id == sa.bindparam("b_id"))
-            .values(remaining=sa.bindparam("b_rem"), expired_points=sa.bindparam("b_exp")),
-            [{"b_id": x.id, "b_rem": x.remaining, "b_exp": x.expired} for x in lots],
-        )
-
-    def insert_uses(self, uses: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str, int]]) -> None:
-        self.conn.execute(
-            db.ledger_lot_use.insert(),
-            [
-                {"for_transfer_id": f, "lot_id": lot, "transfer_id": t, "kind": k, "amount": n}
-                for f, lot, t, k, n in uses
-            ],
-        )
-
-
-_TRANSFER_COLUMNS: Final = tuple(
-    db.ledger_transfer.c[name]
-    for name in (
-        "id",
-        "tenant",
-        "program",
-        "debit_account_id",
-        "credit_account_id",
-        "amount",
-        "code",
-        "ref",
-        "pending_id",
-        "flags",
-        "state",
-        "effective_at",
-    )
-)
-
-
-def _stored(r: Any) -> _Stored:
-    return _Stored(r[0], r[1], r[2], r[3], r[4], int(r[5]), r[6], r[7], r[8], int(r[9]), r[10], as_utc(r[11]))
-
-
-_TRANSFER_TYPES: Final = (
-    "uuid",
-    "text",
-    "text",
-    "uuid",
-    "uuid",
-    "int8",
-    "text",
-    "text",
-    "uuid",
-    "int4",
-    "text",
-    "timestamptz",
-    "timestamptz",
-)
-_LOT_TYPES: Final = ("uuid", "uuid", "uuid", "text", "int8", "int8", "int8", "timestamptz", "timestamptz")
-_USE_TYPES: Final = ("uuid", "uuid", "uuid", "text", "int8")
-
-
-class _PgIO(_IO):
-    """PostgreSQL: id lists as arrays, new rows through COPY, changed rows in one UPDATE .. FROM unnest."""
-
-    @staticmethod
-    def _array(values: Iterable[object]) -> str:
-        # An array literal travels as one text value: much cheaper than adapting each element.
-        return "{" + ",".join(map(str, values)) + "}"
-
-    def _cursor(self) -> Any:
-        # Binary results: uuids and timestamps arrive without text parsing.
-        return self.conn.connection.driver_connection.cursor(binary=True)  # type: ignore[union-attr]
-
-    def load_transfers(self, ids: set[uuid.UUID], pending_refs: set[uuid.UUID]) -> Iterable[_Stored]:
-        sql = (
-            "SELECT id, tenant, program, debit_account_id, credit_account_id, amount, code, ref, pending_id, flags, "
-            "state, effective_at FROM ledger_transfer WHERE id = ANY(%s::uuid[])"
-        )
-        args: list[Any] = [self._array(ids)]
-        if pending_refs:
-            sql += " OR pending_id = ANY(%s::uuid[])"
-            args.append(self._array(pending_refs))
-        with self._cursor() as cur:
-            cur.execute(sql, args)
-            rows = cur.fetchall()
-        return [_stored(r) for r in rows]
-
-    def lock_accounts(self, ids: set[uuid.UUID]) -> Iterable[_Account]:
-        with self._cursor() as cur:
-            cur.execute(
-                "SELECT a.id, a.tenant, a.program, a.kind, a.owner, a.floor_points, a.flags, a.debits_pending, "
-                "a.debits_posted, a.credits_pending, a.credits_posted, a.lot_debt_points, p.lot_expiry_months "
-                "FROM ledger_account a JOIN ledger_program p ON p.tenant = a.tenant AND p.program = a.program "
-                "WHERE a.id = ANY(%s::uuid[]) ORDER BY a.id FOR UPDATE OF a",
-                [self._array(ids)],
-            )
-            rows = cur.fetchall()
-        return [_Account(*r) for r in rows]
-
-    def load_lots(self, accounts: set[uuid.UUID], ids: set[uuid.UUID]) -> Iterable[_Lot]:
-        sql = (
-            "SELECT id, account_id, transfer_id, funder, points, remaining, expired_points, earned_at, expires_at "
-            "FROM ledger_lot WHERE account_id = ANY(%s::uuid[]) AND remaining > 0"
-        )
-        args = [self._array(accounts)]
-        if ids:
-            # A separate branch keeps the index on account_id usable.
-            sql += " UNION SELECT id, account_id, transfer_id, funder, points, remaining, expired_points, earned_at, "
-            sql += "expires_at FROM ledger_lot WHERE id = ANY(%s::uuid[])"
-            args.append(self._array(ids))
-        with self._cursor() as cur:
-            cur.execute(sql, args)
-            rows = cur.fetchall()
-        return [_Lot(*r) for r in rows]
-
-    def _copy(self, table: str, columns: str, types: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
-        # Binary COPY: no text formatting here and no text parsing in the server (several times faster).
-        with self._cursor() as cur, cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(types)
-            for row in rows:
-                copy.write_row(row)
-
-    def insert_transfers(self, rows: list[_Stored], now: datetime) -> None:
-        self._copy(
-            "ledger_transfer",
-            "id, tenant, program, debit_account_id, credit_account_id, amount, code, ref, pending_id, flags, state, "
-            "effective_at, created_at",
-            _TRANSFER_TYPES,
-            (
-                (
-                    s.id,
-                    s.tenant,
-                    s.program,
-                    s.debit,
-                    s.credit,
-                    s.amount,
-                    s.code,
-                    s.ref,
-                    s.pending_id,
-                    s.flags,
-                    s.state,
-                    s.effective_at,
-                    now,
-                )
-                for s in rows
-            ),
-        )
-
-    def insert_lots(self, lots: list[_Lot]) -> None:
-        self._copy(
-            "ledger_lot",
-            "id, account_id, transfer_id, funder, points, remaining, expired_points, earned_at, expires_at",
-            _LOT_TYPES,
-            (
-                (
-                    x.id,
-                    x.account_id,
-                    x.transfer_id,
-                    x.funder,
-                    x.points,
-                    x.remaining,
-                    x.expired,
-                    x.earned_at,
-                    x.expires_at,
-                )
-                for x in lots
-            ),
-        )
-
-    def insert_uses(self, uses: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str, int]]) -> None:
-        self._copy("ledger_lot_use", "for_transfer_id, lot_id, transfer_id, kind, amount", _USE_TYPES, uses)
-
-    def update_accounts(self, accounts: list[_Account]) -> None:
-        with self._cursor() as cur:
-            cur.execute(
-                "UPDATE ledger_account a SET debits_pending = v.dp, debits_posted = v.dpo, credits_pending = v.cp, "
-                "credits_posted = v.cpo, lot_debt_points = v.debt FROM unnest(%s::uuid[], %s::int8[], %s::int8[], "
-                "%s::int8[], %s::int8[], %s::int8[]) AS v(id, dp, dpo, cp, cpo, debt) WHERE a.id = v.id",
-                [
-                    self._array(x.id for x in accounts),
-                    self._array(x.dp for x in accounts),
-                    self._array(x.dpo for x in accounts),
-                    self._array(x.cp for x in accounts),
-                    self._array(x.cpo for x in accounts),
-                    self._array(x.debt for x in accounts),
-                ],
-            )
-
-    def update_lots(self, lots: list[_Lot]) -> None:
-        with self._cursor() as cur:
-            cur.execute(
-                "UPDATE ledger_lot l SET remaining = v.rem, expired_points = v.exp "
-                "FROM unnest(%s::uuid[], %s::int8[], %s::int8[]) AS v(id, rem, exp) WHERE l.id = v.id",
-                [
-                    self._array(x.id for x in lots),
-                    self._array(x.remaining for x in lots),
-                    self._array(x.expired for x in lots),
-                ],
-            )
-
-
-# --- expiry ---------------------------------------------------------------------------------------------
-
-
 def expire_lots(
     conn: Connection, tenant: str, program: str, *, now: datetime, limit: int = EXPIRY_BATCH_MAX
 ) -> list[TransferResult]:
@@ -1257,9 +597,6 @@ def expire_lots(
             )
         )
     return apply_transfers(conn, transfers, now=now) if transfers else []
-
-
-# --- sales -----------------------------------------------------------------------------------------------
 
 
 def sale_transfers(

@@ -1,4 +1,6 @@
-"""The API's commands: ``python -m hub --db URL serve --host H --port P`` runs the API with uvicorn;
+"""``serve`` and ``add-user``, the API's commands.
+
+``python -m hub --db URL serve --host H --port P`` runs the API with uvicorn;
 ``python -m hub --db URL add-user --tenant T --email E --role R [--retailer ID] [--device ID ...]`` adds a
 user, asking for its password on the terminal (twice, not echoed; never from an option or standard input).
 """
@@ -16,14 +18,13 @@ import sqlalchemy as sa
 
 from core.errors import InvalidInput
 from hub import db
-from hub.config_publish import read_password
-
-from .accounts import Role, create_user
-from .settings import ApiSettings, BrokerSettings
+from hub.api.accounts import Role, create_user
+from hub.api.settings import ApiSettings, BrokerSettings
+from hub.cli.options import add_broker_arguments, password
 
 log = logging.getLogger("hub.api")
 
-__all__ = ["add_arguments", "run_cli"]
+__all__ = ["add_arguments", "add_user", "serve_command"]
 
 
 def add_arguments(sub: Any) -> None:
@@ -32,20 +33,16 @@ def add_arguments(sub: Any) -> None:
     serve.add_argument("--host", default=os.environ.get("MOSTRADOR_API_HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("MOSTRADOR_API_PORT", "8080")))
     serve.add_argument("--no-migrate", action="store_true", help="do not upgrade the schema at start")
-    serve.add_argument(
-        "--mqtt-host",
-        default=os.environ.get("MOSTRADOR_MQTT_HOST"),
-        help="the broker, for publishing promotions to the boxes (without it, publishing answers 503)",
-    )
-    serve.add_argument("--mqtt-port", type=int, default=int(os.environ.get("MOSTRADOR_MQTT_PORT", "1883")))
-    serve.add_argument("--mqtt-user", default=os.environ.get("MOSTRADOR_MQTT_USER", "hub"))
-    serve.add_argument("--mqtt-password-file", default=os.environ.get("MOSTRADOR_MQTT_PASSWORD_FILE"))
+    # Without --mqtt-host the API cannot publish promotions to the boxes (publishing answers 503).
+    add_broker_arguments(serve, host_default=None)
+    serve.set_defaults(run=serve_command)
     user = sub.add_parser("add-user", help="add an API user; its password is asked on the terminal")
     user.add_argument("--tenant", required=True)
     user.add_argument("--email", required=True)
     user.add_argument("--role", required=True, choices=[r.value for r in Role])
     user.add_argument("--retailer", help="the retailer id a retailer user acts for")
     user.add_argument("--device", action="append", default=[], help="a device a technician looks after (repeat)")
+    user.set_defaults(run=add_user)
 
 
 def _terminal_password(prompt: str) -> str:
@@ -84,24 +81,17 @@ def add_user(engine: sa.Engine, args: argparse.Namespace, ask: Callable[[str], s
     return 0
 
 
-def serve(engine: sa.Engine, args: argparse.Namespace) -> int:
+def serve_command(engine: sa.Engine, args: argparse.Namespace) -> int:
     """Run the API until SIGINT/SIGTERM (uvicorn handles both)."""
     import uvicorn
 
-    from .app import create_app
+    from hub.api.app import create_app
 
     if not args.no_migrate:
         db.migrate(engine)
     log.info("API on http://%s:%d (OpenAPI at /openapi.json, pages at /docs)", args.host, args.port)
     broker = None
     if args.mqtt_host:
-        password = read_password(args.mqtt_password_file)
-        broker = BrokerSettings(args.mqtt_host, args.mqtt_port, args.mqtt_user, password)
+        broker = BrokerSettings(args.mqtt_host, args.mqtt_port, args.mqtt_user, password(args))
     uvicorn.run(create_app(engine, ApiSettings(broker=broker)), host=args.host, port=args.port, log_level="info")
     return 0
-
-
-def run_cli(engine: sa.Engine, args: argparse.Namespace) -> int:
-    if args.command == "serve":
-        return serve(engine, args)
-    return add_user(engine, args)

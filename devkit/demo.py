@@ -30,11 +30,13 @@ from rich.live import Live
 from rich.logging import RichHandler
 from rich.table import Table
 
-from hub import db, ledger_reports, network, postings
-from hub.config_publish import PublishError
+from devkit.services import BoxProcess, HubProcess, LocalServiceError, MosquittoServer
+from hub import db, network
 from hub.jobs import HubJobs
-from hub.local_services import BoxProcess, HubProcess, LocalServiceError, MosquittoServer
-from hub.publish import connect_broker
+from hub.ledger import reports as ledger_reports
+from hub.programs import points as program_points
+from hub.publishing.retained import PublishError
+from hub.publishing.snapshots import connect_broker
 
 TENANT = "demo"
 BOX_RATES = {"box-1": 3.0, "box-2": 2.0, "box-3": 1.0}
@@ -309,14 +311,14 @@ def setup_network(engine: sa.Engine, now: datetime) -> None:
                 now=now,
             )
             network.add_device(conn, TENANT, device, store, now=now)
-        postings.tenant_program(conn, TENANT, now=now)
+        program_points.tenant_program(conn, TENANT, now=now)
 
 
 def settlement(console: Console, engine: sa.Engine, started_at: datetime) -> None:
     """Close the demo's period and print who owes whom for points earned at one store and spent at another."""
     now = datetime.now(UTC)
     with db.writing(engine) as conn:
-        program = postings.tenant_program(conn, TENANT, now=now)
+        program = program_points.tenant_program(conn, TENANT, now=now)
         statement = ledger_reports.settle_period(
             conn, TENANT, program.id, period_start=started_at, period_end=now, now=now
         )
@@ -402,7 +404,7 @@ def _check_alive(hub: HubProcess, boxes: list[BoxProcess]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hub.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m devkit.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="how long the boxes sell (default 60)")
     parser.add_argument("--workdir", type=Path, default=Path("var/demo"), help="where the demo keeps its files")
     args = parser.parse_args(argv)

@@ -7,7 +7,7 @@ Three kinds are built here from the network (:mod:`hub.network`) and catalogue (
 * ``catalogue``: every item of the tenant priced in the store's currency, with barcodes and carriers;
 * ``stock_rules``: the tenant's rules, overridden by the store's own.
 
-:class:`Publisher` publishes any kind's body to a box with :func:`hub.config_publish.publish_config` and
+:class:`Publisher` publishes any kind's body to a box with :func:`hub.publishing.retained.publish_config` and
 keeps, per (tenant, device, kind), the last version and the SHA-256 of its body in ``config_version``. A body
 equal to the last one published is skipped without touching the broker (``recheck=True`` asks the broker
 whether it still retains it, and publishes it again under the same version if not). A changed body gets the
@@ -15,20 +15,17 @@ next version. If the broker retains a higher version than the table knows (the h
 from a backup, say), the publisher reads it and publishes above it, so a box never sees a version go back.
 
 Bounds: one :meth:`Publisher.publish_tenant` call reaches at most :data:`hub.network.MAX_LISTED` boxes; each
-publish waits at most :data:`hub.config_publish.PUBLISH_TIMEOUT_S` per acknowledgement.
+publish waits at most :data:`hub.publishing.retained.PUBLISH_TIMEOUT_S` per acknowledgement.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import logging
-import os
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -40,10 +37,11 @@ from core import wire
 from core.errors import InvalidInput
 from hub import catalogue, db, network
 from hub import mqtt as hub_mqtt
-from hub.config_publish import PUBLISH_TIMEOUT_S, PublishError, VersionRefused, publish_config, read_retained
+from hub.publishing.retained import PUBLISH_TIMEOUT_S, PublishError, VersionRefused, publish_config, read_retained
 
 __all__ = [
     "BUILT_KINDS",
+    "PUBLISHER_CLIENT_PREFIX",
     "Outcome",
     "Publisher",
     "build",
@@ -55,8 +53,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+
 BUILT_KINDS: Final = ("settings", "catalogue", "stock_rules")
 """The kinds this module builds from hub data (promotions, program and customers are built elsewhere)."""
+
+
 PUBLISHER_CLIENT_PREFIX: Final = "hub-publish"
 
 
@@ -70,9 +71,6 @@ class Outcome:
     version: int | None
     unchanged: bool
     error: str | None = None
-
-
-# ------------------------------------------------------------------------------------------------ bodies
 
 
 def settings_body(conn: Connection, tenant: str, device: str) -> dict[str, Any]:
@@ -129,9 +127,6 @@ def build(conn: Connection, tenant: str, device: str, kind: str) -> dict[str, An
     if kind == "stock_rules":
         return stock_rules_body(conn, tenant, store)
     raise InvalidInput("kind", f"{kind!r} is not built from hub data here; one of {', '.join(BUILT_KINDS)}")
-
-
-# ------------------------------------------------------------------------------------------------ publishing
 
 
 def connect_broker(
@@ -238,37 +233,3 @@ class Publisher:
                     log.error("%s/%s %s not published: %s", tenant, device, kind, exc)
                     outcomes.append(Outcome(tenant, device, kind, None, False, str(exc)))
         return outcomes
-
-
-# ---------------------------------------------------------------------------------------------- CLI
-
-
-def add_broker_arguments(parser: argparse.ArgumentParser) -> None:
-    """The broker options the hub's commands share."""
-    parser.add_argument("--mqtt-host", default=os.environ.get("MOSTRADOR_MQTT_HOST", "127.0.0.1"))
-    parser.add_argument("--mqtt-port", type=int, default=int(os.environ.get("MOSTRADOR_MQTT_PORT", "1883")))
-    parser.add_argument("--mqtt-user", default=os.environ.get("MOSTRADOR_MQTT_USER", "hub"))
-    parser.add_argument("--mqtt-password-file", default=os.environ.get("MOSTRADOR_MQTT_PASSWORD_FILE"))
-
-
-def run_cli(engine: sa.Engine, args: argparse.Namespace, password: str | None) -> int:
-    """``network publish``: 0 every snapshot published or already there, 1 broker failure, 2 a body refused."""
-    try:
-        client = connect_broker(args.mqtt_host, args.mqtt_port, args.mqtt_user, password)
-    except PublishError as exc:
-        log.error("%s", exc)
-        return 1
-    try:
-        publisher = Publisher(engine, client)
-        if args.device:
-            outcomes = publisher.publish_device(args.tenant, args.device, recheck=True)
-        else:
-            outcomes = publisher.publish_tenant(args.tenant, recheck=True)
-    except PublishError as exc:
-        log.error("%s", exc)
-        return 1
-    finally:
-        client.disconnect()
-        client.loop_stop()
-    print(json.dumps([asdict(o) for o in outcomes], ensure_ascii=False))
-    return 2 if any(o.error for o in outcomes) else 0

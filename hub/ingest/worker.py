@@ -45,8 +45,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from core import wire
 from core.errors import CoreError
-from hub import customers, db, postings
+from hub import customers, db
+from hub import ledger as lg
 from hub import mqtt as hub_mqtt
+from hub.ingest import postings
 
 log = logging.getLogger(__name__)
 
@@ -509,12 +511,12 @@ DATA_ERRORS: tuple[type[Exception], ...] = (
 def commit_batch(engine: Engine, batch: Sequence[Incoming]) -> BatchResult:
     """Apply ``batch`` in one transaction and commit it; the acks to publish come back.
 
-    A deadlock or serialization failure (:func:`hub.postings.transient`) tries the batch again, at most
+    A deadlock or serialization failure (:func:`hub.lg.transient`) tries the batch again, at most
     :data:`CONFLICT_RETRIES` times, the pause doubling from :data:`CONFLICT_RETRY_MIN_S` with jitter. If the
     database refuses the batch because of one message's data (a constraint the contract did not catch), the
     batch is applied again message by message, and a message that fails on its own becomes a dead letter
     (``apply_failed``) instead of blocking every message behind it. An event whose postings fail
-    (:class:`hub.postings.PostingFailed`) is left out: no ack, nothing applied, a ``posting_failed`` alert.
+    (:class:`hub.ingest.postings.PostingFailed`) is left out: no ack, nothing applied, a ``posting_failed`` alert.
     Other errors propagate: the caller retries the batch as it is.
     """
     pause_s = CONFLICT_RETRY_MIN_S
@@ -522,7 +524,7 @@ def commit_batch(engine: Engine, batch: Sequence[Incoming]) -> BatchResult:
         try:
             return _commit_batch(engine, batch)
         except (sa.exc.DBAPIError, psycopg.Error) as exc:
-            if not postings.transient(exc) or attempt > CONFLICT_RETRIES:
+            if not lg.transient(exc) or attempt > CONFLICT_RETRIES:
                 raise
             log.warning(
                 "batch of %d met a concurrent transaction (try %d of %d): %s; trying again",

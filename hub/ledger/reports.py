@@ -17,7 +17,7 @@ retailer has one net figure per period:
 The distributor's line is the mirror of all the others, so the statement always balances to zero. Points a
 customer spent beyond its lots (an offline overdraft) are charged to the distributor, who grants the
 allowance; when the customer earns again those new points pay the debt, and their funder is charged for them
-in that period. The part of an offline redemption that :mod:`hub.postings` voided (beyond the customer's
+in that period. The part of an offline redemption that :mod:`hub.ingest.postings` voided (beyond the customer's
 allowance) never reaches the ledger: the store that honoured it is paid for the points posted only. Closing a
 period posts ``settle`` transfers that empty the retailers' accounts into clearing
 and clearing into the funders' issuance accounts; it is idempotent (a closed period returns its statement).

@@ -51,7 +51,7 @@ from core.tax import Jurisdiction, shipped_jurisdiction
 from hub import customers as cu
 from hub import db, network
 from hub import ledger as lg
-from hub.config_publish import PublishError, VersionRefused, publish_config, read_retained
+from hub.publishing.retained import PublishError, VersionRefused, publish_config, read_retained
 
 __all__ = [
     "DISTRIBUTOR",
@@ -261,7 +261,7 @@ def define(
         raise InvalidInput("stores", "lists a store twice")
     if promotion.audience.kind == "customers":
         for i, lid in enumerate(promotion.audience.ids):
-            cu._check_id(lid, f"body.audience.ids.{i}")
+            cu.check_loyalty_id(lid, f"body.audience.ids.{i}")
     record = PromotionRecord(promotion.id, owner, data, start, end, tuple(sorted(stores)), enabled, 1)
     load_promotion(record.published_json(), "body")  # the schedule must fit the promotion's other conditions
     p = db.promotion

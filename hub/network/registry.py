@@ -19,15 +19,12 @@ Every ``add_*`` function creates the row or updates it (running a provisioning s
 inside the caller's transaction, and raises :class:`core.errors.InvalidInput` naming the field and the fix.
 
 Command line (``python -m hub --db URL network ...``): ``add-tenant``, ``add-store``, ``add-device``, ``list``
-and ``publish`` (settings, catalogue and stock rules to every box of a tenant, see :mod:`hub.publish`).
+and ``publish`` (settings, catalogue and stock rules to every box of a tenant, see :mod:`hub.publishing.snapshots`).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -43,6 +40,8 @@ __all__ = [
     "LANGUAGES",
     "LOYALTY_BLOCK_SIZE",
     "MAX_BLOCK",
+    "MAX_LISTED",
+    "MAX_NAME_CHARS",
     "Device",
     "Store",
     "Tenant",
@@ -57,10 +56,12 @@ __all__ = [
     "stores",
 ]
 
-log = logging.getLogger(__name__)
-
 LANGUAGES: Final = ("es", "en", "zh")
+
+
 MAX_NAME_CHARS: Final = 120
+
+
 MAX_LISTED: Final = 10_000
 """Stores or devices one listing returns."""
 
@@ -136,9 +137,6 @@ def _upsert(conn: Connection, table: sa.Table, key: dict[str, Any], values: dict
         conn.execute(sa.update(table).where(where).values(**values, updated_at=now))
 
 
-# ------------------------------------------------------------------------------------------------ tenants
-
-
 def add_tenant(
     conn: Connection,
     tenant: str,
@@ -182,9 +180,6 @@ def get_tenant(conn: Connection, tenant: str) -> Tenant:
     return Tenant(row["tenant"], row["name"], row["loyalty_prefix"], row["erp_supplier"], row["default_tax_category"])
 
 
-# ------------------------------------------------------------------------------------------------ retailers
-
-
 def add_retailer(conn: Connection, tenant: str, retailer: str, name: str, *, now: datetime | None = None) -> None:
     """Create or rename a retailer of ``tenant``."""
     get_tenant(conn, tenant)
@@ -195,9 +190,6 @@ def add_retailer(conn: Connection, tenant: str, retailer: str, name: str, *, now
         {"name": _text("name", name)},
         _now(now),
     )
-
-
-# ------------------------------------------------------------------------------------------------ stores
 
 
 def _check_store(store: Store) -> None:
@@ -301,9 +293,6 @@ def stores(conn: Connection, tenant: str, *, retailer: str | None = None) -> lis
     return [_store(r) for r in conn.execute(query.order_by(db.store.c.store).limit(MAX_LISTED)).mappings()]
 
 
-# ------------------------------------------------------------------------------------------------ devices
-
-
 def _free_block(conn: Connection, tenant: str, device: str) -> tuple[int, int]:
     rows = conn.execute(
         sa.select(db.store_device.c.device, db.store_device.c.loyalty_first, db.store_device.c.loyalty_last).where(
@@ -401,108 +390,3 @@ def devices(conn: Connection, tenant: str, *, store: str | None = None) -> list[
     if store is not None:
         query = query.where(db.store_device.c.store == store)
     return [_device(r) for r in conn.execute(query.order_by(db.store_device.c.device).limit(MAX_LISTED)).mappings()]
-
-
-# ---------------------------------------------------------------------------------------------- CLI
-
-
-def add_arguments(sub: Any) -> None:
-    """Add ``network`` and its actions to the hub's command line (``sub`` is its subparsers object)."""
-    parser: argparse.ArgumentParser = sub.add_parser("network", help="tenants, stores and boxes; publish their config")
-    actions = parser.add_subparsers(dest="action", required=True)
-    ten = actions.add_parser("add-tenant", help="create or update a distributor")
-    ten.add_argument("--tenant", required=True)
-    ten.add_argument("--name", required=True)
-    ten.add_argument("--loyalty-prefix", type=int, required=True, help="100 to 999, unique per tenant")
-    ten.add_argument("--erp-supplier", help="the distributor's party code in its ERP")
-    ten.add_argument("--tax-category", default="general", help="for items whose source names none")
-    st = actions.add_parser("add-store", help="create or update a store (and its retailer)")
-    st.add_argument("--tenant", required=True)
-    st.add_argument("--store", required=True)
-    st.add_argument("--retailer", required=True)
-    st.add_argument("--retailer-name")
-    st.add_argument("--name", required=True)
-    st.add_argument("--timezone", required=True, help="IANA name, e.g. America/Mexico_City")
-    st.add_argument("--currency", default="MXN")
-    st.add_argument("--jurisdiction", required=True, help="a shipped tax jurisdiction, e.g. mx-general")
-    st.add_argument("--language", choices=LANGUAGES, default="es")
-    st.add_argument("--receipt-header", action="append", default=[], help="a receipt header line (repeatable)")
-    st.add_argument("--receipt-footer", action="append", default=[], help="a receipt footer line (repeatable)")
-    st.add_argument("--offline-allowance-points", type=int, default=0)
-    st.add_argument("--wallets", action="store_true", help="accept WeChat Pay / Alipay codes")
-    st.add_argument("--warehouse", help="code of the ERP warehouse serving the store")
-    dev = actions.add_parser("add-device", help="put a box in a store")
-    dev.add_argument("--tenant", required=True)
-    dev.add_argument("--device", required=True)
-    dev.add_argument("--store", required=True)
-    dev.add_argument("--loyalty-first", type=int)
-    dev.add_argument("--loyalty-last", type=int)
-    lst = actions.add_parser("list", help="print a tenant's stores and boxes as JSON")
-    lst.add_argument("--tenant", required=True)
-    pub = actions.add_parser("publish", help="publish settings, catalogue and stock rules to a tenant's boxes")
-    pub.add_argument("--tenant", required=True)
-    pub.add_argument("--device", help="only this box")
-    from hub.publish import add_broker_arguments
-
-    add_broker_arguments(pub)
-
-
-def run_cli(engine: sa.Engine, args: argparse.Namespace, password: str | None) -> int:
-    """Run ``network ACTION``: 0 done, 1 broker or database failure, 2 bad input."""
-    try:
-        db.migrate(engine)
-        if args.action == "publish":
-            from hub.publish import run_cli as publish_cli
-
-            return publish_cli(engine, args, password)
-        with engine.begin() as conn:
-            result: dict[str, Any]
-            if args.action == "add-tenant":
-                result = asdict(
-                    add_tenant(
-                        conn,
-                        args.tenant,
-                        args.name,
-                        args.loyalty_prefix,
-                        erp_supplier=args.erp_supplier,
-                        default_tax_category=args.tax_category,
-                    )
-                )
-            elif args.action == "add-store":
-                result = asdict(
-                    add_store(
-                        conn,
-                        Store(
-                            tenant=args.tenant,
-                            store=args.store,
-                            retailer=args.retailer,
-                            name=args.name,
-                            timezone=args.timezone,
-                            currency=args.currency.upper(),
-                            jurisdiction=args.jurisdiction,
-                            language=args.language,
-                            receipt_header=tuple(args.receipt_header),
-                            receipt_footer=tuple(args.receipt_footer),
-                            offline_allowance_points=args.offline_allowance_points,
-                            wallets_enabled=args.wallets,
-                            warehouse=args.warehouse,
-                        ),
-                        retailer_name=args.retailer_name,
-                    )
-                )
-            elif args.action == "add-device":
-                if (args.loyalty_first is None) != (args.loyalty_last is None):
-                    raise InvalidInput("--loyalty-first", "give both --loyalty-first and --loyalty-last, or neither")
-                rng = None if args.loyalty_first is None else (args.loyalty_first, args.loyalty_last)
-                result = asdict(add_device(conn, args.tenant, args.device, args.store, loyalty_range=rng))
-            else:
-                get_tenant(conn, args.tenant)
-                result = {
-                    "stores": [asdict(s) for s in stores(conn, args.tenant)],
-                    "devices": [asdict(d) for d in devices(conn, args.tenant)],
-                }
-    except InvalidInput as exc:
-        log.error("refused: %s", exc)
-        return 2
-    print(json.dumps(result, ensure_ascii=False))
-    return 0

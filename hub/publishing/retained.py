@@ -17,8 +17,6 @@ Command line: ``python -m hub publish-config --tenant T --device D --kind K --fi
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import os
 import threading
@@ -27,7 +25,6 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
@@ -38,14 +35,34 @@ from core.errors import InvalidInput
 from hub import mqtt as hub_mqtt
 from hub.errors import HubError
 
+__all__ = [
+    "MAX_BODY_FILE_BYTES",
+    "MAX_INFLIGHT",
+    "PUBLISHER_ID",
+    "PUBLISH_TIMEOUT_S",
+    "PublishError",
+    "Published",
+    "RetainedState",
+    "VersionRefused",
+    "publish_config",
+    "read_retained",
+]
+
 log = logging.getLogger(__name__)
+
 
 PUBLISHER_ID: Final = "hub-config"
 """The ``device`` field of the envelopes the publisher sends."""
+
+
 PUBLISH_TIMEOUT_S: Final = 30.0
 """How long one PUBACK, the connection or the retained-state probe may take."""
+
+
 MAX_INFLIGHT: Final = 32
 """Parts published and not yet acknowledged by the broker, on the publisher's own connection."""
+
+
 MAX_BODY_FILE_BYTES: Final = wire.MAX_CONFIG_BODY_BYTES
 
 
@@ -252,87 +269,3 @@ def publish_config(
         len(stale),
     )
     return Published(kind, version, manifest.parts, len(stale), manifest.body_bytes, manifest.transfer_bytes)
-
-
-# ---------------------------------------------------------------------------------------------- CLI
-
-
-def add_arguments(sub: Any) -> None:
-    """Add ``publish-config`` to the hub's command line (``sub`` is its subparsers object)."""
-    parser: argparse.ArgumentParser = sub.add_parser(
-        "publish-config", help="publish a configuration snapshot to one box (retained, versioned)"
-    )
-    parser.add_argument("--mqtt-host", default=os.environ.get("MOSTRADOR_MQTT_HOST", "127.0.0.1"))
-    parser.add_argument("--mqtt-port", type=int, default=int(os.environ.get("MOSTRADOR_MQTT_PORT", "1883")))
-    parser.add_argument("--mqtt-user", default=os.environ.get("MOSTRADOR_MQTT_USER", "hub"))
-    parser.add_argument("--mqtt-password-file", default=os.environ.get("MOSTRADOR_MQTT_PASSWORD_FILE"))
-    parser.add_argument("--tenant", required=True)
-    parser.add_argument("--device", required=True)
-    parser.add_argument("--kind", required=True, choices=wire.CONFIG_KINDS)
-    parser.add_argument("--file", required=True, type=Path, help="the snapshot body, a JSON object")
-    parser.add_argument("--version", required=True, type=int, help="higher than the version the box has")
-    parser.add_argument("--no-compress", action="store_true", help="send the body uncompressed")
-
-
-def run_cli(args: argparse.Namespace, password: str | None) -> int:
-    """Run ``publish-config``: 0 published (or already there), 1 broker failure, 2 bad input or version."""
-    try:
-        size = args.file.stat().st_size
-        if size > MAX_BODY_FILE_BYTES:
-            raise InvalidInput("--file", f"{size} bytes exceeds the {MAX_BODY_FILE_BYTES}-byte snapshot bound")
-        body = json.loads(args.file.read_bytes())
-    except OSError as exc:
-        log.error("cannot read %s: %s", args.file, exc)
-        return 2
-    except (ValueError, InvalidInput) as exc:
-        log.error("%s is not a JSON snapshot body: %s", args.file, exc)
-        return 2
-    if not isinstance(body, dict):
-        log.error("%s: a snapshot body is a JSON object, not a %s", args.file, type(body).__name__)
-        return 2
-    user = f"{args.mqtt_user}@" if args.mqtt_user else ""
-    url = f"mqtt://{user}{args.mqtt_host}:{args.mqtt_port}"
-    try:
-        done = publish_config(
-            url,
-            args.tenant,
-            args.device,
-            args.kind,
-            body,
-            args.version,
-            password=password,
-            compress=not args.no_compress,
-        )
-    except VersionRefused as exc:
-        log.error("%s", exc)
-        return 2
-    except InvalidInput as exc:
-        log.error("refused: %s", exc)
-        return 2
-    except PublishError as exc:
-        log.error("%s", exc)
-        return 1
-    print(
-        json.dumps(
-            {
-                "kind": done.kind,
-                "version": done.version,
-                "parts": done.parts,
-                "cleared": done.cleared,
-                "body_bytes": done.body_bytes,
-                "transfer_bytes": done.transfer_bytes,
-                "unchanged": done.unchanged,
-            }
-        )
-    )
-    return 0
-
-
-def read_password(path: str | None, env_name: str = "MOSTRADOR_MQTT_PASSWORD") -> str | None:
-    """A password from a file (first line), else from the environment; never from the command line."""
-    if path:
-        try:
-            return Path(path).read_text().splitlines()[0]
-        except (OSError, IndexError) as exc:
-            raise SystemExit(f"cannot read the password file {path}: {exc}") from exc
-    return os.environ.get(env_name)

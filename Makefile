@@ -10,6 +10,8 @@ STAMP := $(VENV)/.installed
 EXTRAS := hub,edge,devices,dev
 PG_BIN ?= /usr/lib/postgresql/15/bin
 DEMO_SECONDS ?= 60
+# Test processes side by side (pytest-xdist; `auto` = one per CPU core); each file runs whole in one of them.
+PYTEST_WORKERS ?= auto
 export DEMO_SECONDS PG_BIN
 
 # Debian packages: binary that must exist -> package that provides it.
@@ -24,7 +26,7 @@ help: ## list the targets
 	@echo "Mostrador make targets:"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 14
 	@echo
-	@echo "Variables: DEMO_SECONDS=$(DEMO_SECONDS) (demo length), PYTEST_ARGS (extra pytest arguments)"
+	@echo "Variables: DEMO_SECONDS=$(DEMO_SECONDS) (demo length), PYTEST_WORKERS=$(PYTEST_WORKERS) (test processes), PYTEST_ARGS (extra pytest arguments)"
 
 system: ## install missing Debian packages (mosquitto, PostgreSQL 15, fonts, Chromium for browser tests); needs root only when one is missing
 	@missing=""; \
@@ -74,7 +76,7 @@ fmt: $(STAMP) ## format the code and apply safe lint fixes
 	$(BIN)/ruff check --fix .
 
 test: bootstrap check ## lint, type-check, the whole suite (the short versions of the soaks), then test-dates
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory test-dates
 
 # The hub's database never computes a date (every "now" comes from Python), so these runs use SQLite only.

@@ -6,40 +6,7 @@ This package's interface is what it re-exports here. It may import :mod:`core`, 
 (:mod:`hub.db`, :mod:`hub.errors`) and the ERP records of :mod:`hub.erp`.
 """
 
-from hub.catalogue.items import (
-    BATCH_MAX,
-    Item,
-    ItemProblem,
-    LoadResult,
-    Rule,
-    StockRow,
-    UpsertResult,
-    item_from_erp,
-    items,
-    load_import,
-    set_stock,
-    set_stock_rules,
-    stock,
-    stock_rules,
-    upsert_erp_products,
-    upsert_items,
-)
+from hub.catalogue import items as _items
+from hub.catalogue.items import *  # noqa: F403  (the package's interface is its modules' __all__)
 
-__all__ = [
-    "BATCH_MAX",
-    "Item",
-    "ItemProblem",
-    "LoadResult",
-    "Rule",
-    "StockRow",
-    "UpsertResult",
-    "item_from_erp",
-    "items",
-    "load_import",
-    "set_stock",
-    "set_stock_rules",
-    "stock",
-    "stock_rules",
-    "upsert_erp_products",
-    "upsert_items",
-]
+__all__ = _items.__all__

@@ -11,82 +11,27 @@ All functions work inside the caller's transaction and raise :class:`core.errors
 :class:`UnknownCustomer`) naming the field and what to do.
 """
 
-from hub.customers.consent import (
-    set_consent,
-)
-from hub.customers.erasure import (
-    erase,
-)
-from hub.customers.events import (
-    APPLY_BATCH_MAX,
-    CUSTOMER_EVENT_TYPES,
-    ApplyReport,
-    apply_events,
-)
-from hub.customers.history import (
-    MAX_HISTORY,
-    CustomerBalance,
-    HistoryEntry,
-    balance,
-    history,
-)
-from hub.customers.merge import (
-    MAX_DUPLICATES,
-    Duplicate,
-    MergeResult,
-    dismiss_duplicate,
-    duplicates,
-    find_duplicates,
-    merge,
-)
-from hub.customers.records import (
-    CustomerView,
-    State,
-    UnknownCustomer,
-    check_loyalty_id,
-    get_customer,
-    resolve,
-)
-from hub.customers.snapshot import (
-    ACTIVITY_SCAN_MAX,
-    MAX_DEAD_LETTERS_READ,
-    MAX_REGULARS,
-    REGULAR_DAYS,
-    customers_body,
-    publish_to_boxes,
-    watermark_seq,
-)
+from hub.customers import consent as _consent
+from hub.customers import erasure as _erasure
+from hub.customers import events as _events
+from hub.customers import history as _history
+from hub.customers import merge as _merge
+from hub.customers import records as _records
+from hub.customers import snapshot as _snapshot
+from hub.customers.consent import *  # noqa: F403
+from hub.customers.erasure import *  # noqa: F403
+from hub.customers.events import *  # noqa: F403
+from hub.customers.history import *  # noqa: F403
+from hub.customers.merge import *  # noqa: F403
+from hub.customers.records import *  # noqa: F403  (the package's interface is its modules' __all__)
+from hub.customers.snapshot import *  # noqa: F403
 
-__all__ = [
-    "ACTIVITY_SCAN_MAX",
-    "APPLY_BATCH_MAX",
-    "CUSTOMER_EVENT_TYPES",
-    "MAX_DEAD_LETTERS_READ",
-    "MAX_DUPLICATES",
-    "MAX_HISTORY",
-    "MAX_REGULARS",
-    "REGULAR_DAYS",
-    "ApplyReport",
-    "CustomerBalance",
-    "CustomerView",
-    "Duplicate",
-    "HistoryEntry",
-    "MergeResult",
-    "State",
-    "UnknownCustomer",
-    "apply_events",
-    "balance",
-    "check_loyalty_id",
-    "customers_body",
-    "dismiss_duplicate",
-    "duplicates",
-    "erase",
-    "find_duplicates",
-    "get_customer",
-    "history",
-    "merge",
-    "publish_to_boxes",
-    "resolve",
-    "set_consent",
-    "watermark_seq",
-]
+__all__ = (
+    _records.__all__
+    + _consent.__all__
+    + _events.__all__
+    + _merge.__all__
+    + _erasure.__all__
+    + _history.__all__
+    + _snapshot.__all__
+)

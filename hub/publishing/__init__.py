@@ -9,48 +9,9 @@ This package's interface is what it re-exports here. It may import :mod:`core`, 
 (:mod:`hub.db`, :mod:`hub.errors`, :mod:`hub.mqtt`), :mod:`hub.network` and :mod:`hub.catalogue`.
 """
 
-from hub.publishing.retained import (
-    MAX_BODY_FILE_BYTES,
-    MAX_INFLIGHT,
-    PUBLISH_TIMEOUT_S,
-    PUBLISHER_ID,
-    Published,
-    PublishError,
-    RetainedState,
-    VersionRefused,
-    publish_config,
-    read_retained,
-)
-from hub.publishing.snapshots import (
-    BUILT_KINDS,
-    PUBLISHER_CLIENT_PREFIX,
-    Outcome,
-    Publisher,
-    build,
-    catalogue_body,
-    connect_broker,
-    settings_body,
-    stock_rules_body,
-)
+from hub.publishing import retained as _retained
+from hub.publishing import snapshots as _snapshots
+from hub.publishing.retained import *  # noqa: F403  (the package's interface is its modules' __all__)
+from hub.publishing.snapshots import *  # noqa: F403
 
-__all__ = [
-    "BUILT_KINDS",
-    "MAX_BODY_FILE_BYTES",
-    "MAX_INFLIGHT",
-    "PUBLISHER_CLIENT_PREFIX",
-    "PUBLISHER_ID",
-    "PUBLISH_TIMEOUT_S",
-    "Outcome",
-    "PublishError",
-    "Published",
-    "Publisher",
-    "RetainedState",
-    "VersionRefused",
-    "build",
-    "catalogue_body",
-    "connect_broker",
-    "publish_config",
-    "read_retained",
-    "settings_body",
-    "stock_rules_body",
-]
+__all__ = _retained.__all__ + _snapshots.__all__

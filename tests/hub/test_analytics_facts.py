@@ -173,3 +173,18 @@ def test_partitions_are_made_ahead_and_rows_in_the_default_partition_move_into_t
         facts.load_facts(conn, TENANT, now=REFUND_AT)
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM sale_line_fact_p202604")).scalar() == 1
+
+
+def test_a_member_who_earns_no_points_is_still_the_sales_customer(engine: sa.Engine) -> None:
+    bare = sale("s-nopoints", "store-b", [line("arroz", 1, 2000)], customer=ANA)
+    ingest(engine, message("box-b", bare, at=SALE_1_AT, received_at=REFUND_AT))
+    with db.writing(engine) as conn:
+        facts.load_facts(conn, TENANT, now=REFUND_AT)
+    s, f = db.sale, db.sale_line_fact
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(s.c.customer).where(s.c.sale_id == "s-nopoints")).scalar_one()
+        loaded = conn.execute(
+            sa.select(f.c.customer).where(f.c.store == "store-b", f.c.local_date == MARCH_10, f.c.customer.is_not(None))
+        ).scalar_one()
+    assert stored == loaded == ANA
+    assert rows(engine, db.analytics_day_store, "store", "tickets", "identified_tickets")[1] == ("store-b", 2, 1)

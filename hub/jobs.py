@@ -212,13 +212,15 @@ class HubJobs:
                 log.error("%s: jobs round failed (%s); next try in %.0f s", self.tenant, db.one_line(exc), pause)
             else:
                 pause = every_s
-                if report.customer_events or report.published or report.problems:
+                if report.customer_events or report.published or report.problems or report.fact_lines:
                     log.info(
-                        "%s: %d customer events applied, %d tiers reviewed, %d snapshots published%s",
+                        "%s: %d customer events applied, %d tiers reviewed, %d snapshots published, "
+                        "%d sale lines into the analytics%s",
                         self.tenant,
                         report.customer_events,
                         report.tiers_reviewed,
                         report.published,
+                        report.fact_lines,
                         f"; problems: {'; '.join(report.problems)}" if report.problems else "",
                     )
             stop.wait(pause)

@@ -85,6 +85,13 @@ def test_every_question_answers_for_the_analyst(client: tuple[TestClient, dict[s
     live = http.get("/analytics/activity?preset=today&format=csv", headers=analyst)
     assert live.status_code == 200 and live.text.splitlines()[0].startswith("level,key,retailer,currency,today_tickets")
     assert http.get("/analytics/feed", headers=analyst).json() == []  # nothing within a day of NOW
+    store = http.get("/stores/store-a", headers=analyst).json()
+    assert (store["country"], store["region"], store["postal_code"], store["dc"]) == (
+        "MX",
+        "Nuevo León",
+        "64000",
+        "dc-norte",
+    )
 
 
 def test_a_retailer_sees_only_its_own_stores(client: tuple[TestClient, dict[str, str], dict[str, str]]) -> None:

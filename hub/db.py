@@ -65,6 +65,8 @@ sale = sa.Table(
     sa.CheckConstraint("total_minor >= 0", name="total_not_negative"),
     sa.Index("ix_sale_tenant_device", "tenant", "device"),
     sa.Index("ix_sale_tenant_customer", "tenant", "customer"),
+    # The analytics load reads the sales that arrived since its watermark (hub.analytics.facts).
+    sa.Index("ix_sale_tenant_received", "tenant", "received_at"),
 )
 
 sale_line = sa.Table(
@@ -126,6 +128,7 @@ business_event = sa.Table(
     sa.Column("received_at", Timestamp, nullable=False),
     sa.Column("applied_at", Timestamp),
     sa.Index("ix_business_event_pending", "tenant", "type", "applied_at"),
+    sa.Index("ix_business_event_received", "tenant", "type", "received_at"),
 )
 
 device = sa.Table(

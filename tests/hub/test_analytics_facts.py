@@ -183,3 +183,17 @@ def test_partitions_are_made_ahead_and_rows_in_the_default_partition_move_into_t
         facts.load_facts(conn, TENANT, now=REFUND_AT)
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM sale_line_fact_p202604")).scalar() == 1
+
+
+def test_the_analytics_migration_goes_down_and_up_again(hub_engine: sa.Engine) -> None:
+    from alembic import command
+
+    cfg = db.alembic_config(hub_engine.url.render_as_string(hide_password=False))
+    with hub_engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0010_points_voided")
+    assert "sale_line_fact" not in sa.inspect(hub_engine).get_table_names()
+    assert "region" not in {c["name"] for c in sa.inspect(hub_engine).get_columns("store")}
+    db.migrate(hub_engine)
+    load_all(hub_engine)
+    assert rows(hub_engine, db.analytics_day_store, "tickets") == [(1,), (1,), (0,)]

@@ -225,9 +225,14 @@ def _facts() -> None:
 def upgrade() -> None:
     _dimensions()
     _facts()
+    # The fact load reads what arrived since its watermark.
+    op.create_index("ix_sale_tenant_received", "sale", ["tenant", "received_at"])
+    op.create_index("ix_business_event_received", "business_event", ["tenant", "type", "received_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_business_event_received", table_name="business_event")
+    op.drop_index("ix_sale_tenant_received", table_name="sale")
     for table in (
         "analytics_member_month",
         "analytics_day_store_member",
@@ -245,7 +250,7 @@ def downgrade() -> None:
         batch.drop_column("manufacturer")
     op.drop_index("ix_store_region", table_name="store")
     with op.batch_alter_table("store") as batch:
-        batch.drop_constraint("ck_store_coordinates_in_range", type_="check")
+        batch.drop_constraint("coordinates_in_range", type_="check")
         batch.drop_constraint("fk_store_tenant_distribution_centre", type_="foreignkey")
         for column in ("dc", "longitude", "latitude", "postal_code", "municipality", "region", "country"):
             batch.drop_column(column)

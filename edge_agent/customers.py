@@ -162,7 +162,8 @@ class EnrolmentForm:
     ``sticker`` is a pre-printed sticker scanned at the counter: its id becomes the customer's. With
     ``issue_sticker`` a new id is bound to its own sticker payload (the box prints it). ``signature`` is the
     path data (``d`` attribute) of the signature drawn on the mPOS screen. ``fingerprint_template`` is kept
-    only with ``fingerprint_consent``.
+    only with ``fingerprint_consent``. ``postal_code`` and ``occupation`` go to the hub with the enrolment
+    (the distributor's analytics) and are not kept on the box, which does not need them to sell.
     """
 
     name: str
@@ -178,6 +179,8 @@ class EnrolmentForm:
     fingerprint_template: bytes | None = None
     fingerprint_consent: bool = False
     marketing_consent: bool | None = None
+    postal_code: str | None = None
+    occupation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -353,6 +356,23 @@ def _gender(value: str) -> str:
     if value not in GENDERS:
         raise InvalidInput("gender", f"{value!r} is not one of {', '.join(sorted(GENDERS))}")
     return value
+
+
+_POSTAL_CODE = re.compile(r"[0-9A-Za-z][0-9A-Za-z -]{0,14}[0-9A-Za-z]")
+
+
+def _postal_code(value: str) -> str:
+    text = value.strip() if isinstance(value, str) else ""
+    if not _POSTAL_CODE.fullmatch(text):
+        raise InvalidInput("postal_code", "write 2 to 16 letters, digits, spaces or '-', e.g. 06700")
+    return text
+
+
+def _occupation(value: str) -> str:
+    text = " ".join(value.split()) if isinstance(value, str) else ""
+    if not 1 <= len(text) <= 64:
+        raise InvalidInput("occupation", "write 1 to 64 characters, or leave it empty")
+    return text
 
 
 def _wechat_id(value: str) -> str:
@@ -707,6 +727,12 @@ class CustomerBook:
             v["wechat_id"] = _wechat_id(form.wechat_id)
         if form.whatsapp is not None:
             v["whatsapp_e164"] = normalise_phone(form.whatsapp, region, field="whatsapp")
+        postal_code = getattr(form, "postal_code", None)
+        if postal_code is not None:
+            v["postal_code"] = _postal_code(postal_code)
+        occupation = getattr(form, "occupation", None)
+        if occupation is not None:
+            v["occupation"] = _occupation(occupation)
         if form.marketing_consent is not None:
             if not isinstance(form.marketing_consent, bool):
                 raise InvalidInput("marketing_consent", "must be yes or no")
@@ -839,6 +865,8 @@ class CustomerBook:
             birth_date=v.get("birth_date"),
             wechat_id=v.get("wechat_id"),
             whatsapp_e164=v.get("whatsapp_e164"),
+            postal_code=v.get("postal_code"),
+            occupation=v.get("occupation"),
             sticker=sticker,
             marketing_consent=wire.Consent(granted=v["marketing_consent"], at=now)
             if "marketing_consent" in v

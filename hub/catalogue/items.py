@@ -77,6 +77,7 @@ class Item:
     brand: str | None = None
     distributor: str | None = None
     measure_per_unit_milli: int = 0
+    manufacturer: str | None = None
     active: bool = True
     barcodes: tuple[str, ...] = ()
     distributors: tuple[str, ...] = ()
@@ -169,7 +170,7 @@ def _check(item: Item) -> ItemProblem | None:
         return bad("sku", f"must be 1 to {MAX_CODE_CHARS} characters")
     if not item.name.strip() or len(item.name) > MAX_NAME_CHARS:
         return bad("name", f"has {len(item.name)} characters; give 1 to {MAX_NAME_CHARS}")
-    for name in ("category", "tax_category", "brand", "distributor"):
+    for name in ("category", "tax_category", "brand", "distributor", "manufacturer"):
         value = getattr(item, name)
         if value is not None and not 1 <= len(value) <= MAX_CODE_CHARS:
             return bad(name, f"must be 1 to {MAX_CODE_CHARS} characters")
@@ -217,6 +218,7 @@ def _read(conn: Connection, tenant: str, skus: Sequence[str] | None) -> dict[str
                 currency=row["currency"],
                 cost_minor=None if row["cost_minor"] is None else int(row["cost_minor"]),
                 brand=row["brand"],
+                manufacturer=row["manufacturer"],
                 distributor=row["distributor"],
                 measure_per_unit_milli=int(row["measure_per_unit_milli"]),
                 active=bool(row["active"]),
@@ -282,6 +284,7 @@ def upsert_items(
             "category": item.category,
             "tax_category": item.tax_category,
             "brand": item.brand,
+            "manufacturer": item.manufacturer,
             "distributor": item.distributor,
             "currency": item.currency,
             "unit_price_minor": item.unit_price_minor,
@@ -340,6 +343,7 @@ def item_from_erp(product: ERPProduct, stored: Item | None, *, erp_supplier: str
         currency=product.currency,
         cost_minor=product.cost_minor,
         brand=stored.brand if stored is not None else None,
+        manufacturer=product.manufacturer or (stored.manufacturer if stored is not None else None),
         distributor=erp_supplier if erp_supplier is not None else (stored.distributor if stored else None),
         measure_per_unit_milli=stored.measure_per_unit_milli if stored is not None else 0,
         active=product.active,
@@ -516,7 +520,8 @@ def load_import(conn: Connection, tenant: str, result: ImportResult, *, now: dat
                     unit_price_minor=p.price_minor,
                     currency=p.currency,
                     cost_minor=p.cost_minor,
-                    brand=before.brand if before is not None else None,
+                    brand=p.brand or (before.brand if before is not None else None),
+                    manufacturer=p.manufacturer or (before.manufacturer if before is not None else None),
                     distributor=p.distributor,
                     measure_per_unit_milli=before.measure_per_unit_milli if before is not None else 0,
                     active=p.active,

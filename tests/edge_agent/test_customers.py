@@ -428,3 +428,13 @@ def test_a_template_kept_as_the_hub_sealed_it_opens_with_the_tenant_key(store: S
     other_box = CustomerBook(store, box_key=b"\x33" * 32, clock=lambda: NOW)
     with pytest.raises(WrongKey):
         other_box.fingerprint_template(c.loyalty_id)
+
+
+def test_enrolment_sends_the_postal_code_and_occupation_to_the_hub(store: Store, book: CustomerBook) -> None:
+    book.enrol(EnrolmentForm(name="Rosa Díaz", phone="55 7654 3210", postal_code=" 06700 ", occupation="  maestra "))
+    [event] = _events(store)
+    assert isinstance(event, wire.EnrolmentData)
+    assert (event.fields.postal_code, event.fields.occupation) == ("06700", "maestra")
+    with pytest.raises(InvalidInput) as err:
+        book.enrol(EnrolmentForm(name="Beto", phone="55 7654 3211", postal_code="0"))
+    assert err.value.field == "postal_code" and store.outbox_depth() == 1

@@ -533,6 +533,15 @@ ENDPOINTS = [
     Endpoint("GET", "/stores/{store}/stock", frozenset({A, N, R})),
     Endpoint("GET", "/warehouses/{warehouse}/stock", frozenset({A, N})),
     Endpoint("POST", "/catalogue/import", frozenset({A}), files=_products_file),
+    # analytics
+    Endpoint("GET", "/analytics/activity", frozenset({A, N, R})),
+    Endpoint("GET", "/analytics/feed", frozenset({A, N, R})),
+    Endpoint("GET", "/analytics/best-sellers", frozenset({A, N, R})),
+    Endpoint("GET", "/analytics/seasons", frozenset({A, N, R})),
+    Endpoint("GET", "/analytics/top-retailers", frozenset({A, N, R})),
+    Endpoint("GET", "/analytics/top-members", frozenset({A, N, R})),
+    Endpoint("GET", "/analytics/top-trend", frozenset({A, N, R})),
+    Endpoint("GET", "/analytics/heatmap", frozenset({A, N, R})),
 ]
 PUBLIC = {"POST /auth/login"}
 

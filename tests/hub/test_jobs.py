@@ -96,6 +96,7 @@ def test_a_member_enrolled_at_one_store_reaches_every_box_with_its_store_setting
     assert first.problems == []
     assert first.tiers_reviewed == 1
     assert first.published == 4  # settings and customers, for each of the two boxes
+    assert first.fact_lines == 1  # the sale's line, into the analytics fact and rollups
     for device in ("box-1", "box-2"):
         for kind in ("settings", "customers"):
             state = read_retained(client, TENANT, device, kind)
@@ -103,8 +104,9 @@ def test_a_member_enrolled_at_one_store_reaches_every_box_with_its_store_setting
     with hub_engine.connect() as conn:
         name = conn.execute(sa.select(db.customer.c.name).where(db.customer.c.loyalty_id == member)).scalar_one()
     assert name == "Rosa Flores"
-    # Nothing changed: nothing is sent again.
-    assert jobs.run_once().published == 0
+    # Nothing changed: nothing is sent again, nothing loaded again.
+    again = jobs.run_once()
+    assert (again.published, again.fact_lines) == (0, 0)
 
 
 def test_the_jobs_process_waits_for_a_broker_that_is_not_up_yet_instead_of_exiting(

@@ -57,7 +57,8 @@ def _at(value: datetime | None) -> datetime | None:
 
 
 class StoreOut(BaseModel):
-    """A store as its boxes' settings describe it, and the ERP warehouse that serves it."""
+    """A store as its boxes' settings describe it, the ERP warehouse that serves it, and where it is:
+    country (ISO 3166-1 alpha-2), region, municipality, postal code, coordinates and distribution centre."""
 
     store: str
     retailer: str
@@ -71,6 +72,13 @@ class StoreOut(BaseModel):
     offline_allowance_points: int
     wallets_enabled: bool
     warehouse: str | None
+    country: str | None = None
+    region: str = ""
+    municipality: str | None = None
+    postal_code: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    dc: str | None = None
 
 
 def _store(r: Any) -> StoreOut:
@@ -88,6 +96,13 @@ def _store(r: Any) -> StoreOut:
         offline_allowance_points=int(r.offline_allowance_points),
         wallets_enabled=bool(r.wallets_enabled),
         warehouse=r.warehouse,
+        country=r.country,
+        region=r.region,
+        municipality=r.municipality,
+        postal_code=r.postal_code,
+        latitude=r.latitude,
+        longitude=r.longitude,
+        dc=r.dc,
     )
 
 

@@ -54,4 +54,12 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
     app.add_middleware(RejectNul)
     for router in ROUTERS:
         app.include_router(router)
+    # After every API route: the paths the API does not answer are the dashboard's pages.
+    from hub.dashboard import create_dashboard
+
+    app.mount(
+        "/",
+        create_dashboard(engine, settings, app.state.authenticator, secure_cookies=settings.secure_cookies),
+        name="dashboard",
+    )
     return app

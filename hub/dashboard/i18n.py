@@ -95,8 +95,10 @@ class Translator:
     def weekday(self, value: date) -> str:
         return str(format_date(value, "EEEE", locale=self.locale))
 
-    def moment(self, value: datetime, zone: ZoneInfo) -> str:
-        """An aware time shown in ``zone``: the time alone for today there, the date and time otherwise."""
+    def moment(self, value: datetime, zone: ZoneInfo, now: datetime) -> str:
+        """An aware time shown in ``zone``: the time alone when it is ``now``'s day there, else date and time."""
+        if value.astimezone(zone).date() == now.astimezone(zone).date():
+            return str(format_time(value, "short", tzinfo=zone, locale=self.locale))
         return str(format_datetime(value, "short", tzinfo=zone, locale=self.locale))
 
     def clock(self, value: datetime, zone: ZoneInfo) -> str:

@@ -38,8 +38,6 @@ SESSION_COOKIE: Final = "mo_dash"
 LOGIN_COOKIE: Final = "mo_dash_login"
 LANGUAGE_COOKIE: Final = "mo_dash_lang"
 LANGUAGE_COOKIE_MAX_AGE_S: Final = 365 * 24 * 3600
-POLL_S: Final = 10
-"""How often the overview's figures and the live feed refresh themselves (htmx polling)."""
 DASHBOARD_ROLES: Final = frozenset({Role.DISTRIBUTOR_ADMIN, Role.ANALYST, Role.RETAILER})
 """Roles that may use the dashboard; a technician's tools are elsewhere."""
 
@@ -188,7 +186,7 @@ def render(
         languages=[(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
         path=request.url.path,
         here=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
-        poll_s=POLL_S,
+        poll_s=d.settings.dashboard_poll_s,
         role_names=ROLE_NAMES,
         **context,
     )

@@ -1137,6 +1137,8 @@ analytics_member_month = sa.Table(
     sa.Column("points_earned", sa.BigInteger, nullable=False),
     sa.Column("points_spent", sa.BigInteger, nullable=False),
     sa.Index("ix_analytics_member_month_month", "tenant", "month"),
+)
+
 
 # --- segments, levels and the manufacturer's grants (hub/segments/) -------------------------------------------
 

@@ -157,6 +157,7 @@ def combinations(
         skus = tuple(row[:size])
         n = int(row[size])
         counts = tuple(singles[s] for s in skus)
+        confidence: tuple[float, ...]
         if size == 2:
             confidence = (_ratio(n, counts[0]), _ratio(n, counts[1]))
             expected = counts[0] * counts[1]

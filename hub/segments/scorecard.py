@@ -373,8 +373,8 @@ def seasons(
         if who not in seen:
             seen.add(who)
             visits -= 1  # the first visit of the period is not a return
-        key = month_day if isinstance(month_day, date) else date.fromisoformat(str(month_day))
-        per_month[key] = per_month.get(key, 0) + visits
+        month_key = month_day if isinstance(month_day, date) else date.fromisoformat(str(month_day))
+        per_month[month_key] = per_month.get(month_key, 0) + visits
     quarters = {q: 0 for q in ("Q1", "Q2", "Q3", "Q4")}
     for month_day, n in per_month.items():
         quarters[f"Q{(month_day.month - 1) // 3 + 1}"] += n

@@ -94,9 +94,7 @@ def grant(conn: Connection, tenant: str, manufacturer: str, brand: str, *, by: s
 def revoke(conn: Connection, tenant: str, manufacturer: str, brand: str) -> bool:
     """Withdraw a grant; False when there was none."""
     g = db.manufacturer_grant
-    done = conn.execute(
-        sa.delete(g).where(g.c.tenant == tenant, g.c.manufacturer == manufacturer, g.c.brand == brand)
-    )
+    done = conn.execute(sa.delete(g).where(g.c.tenant == tenant, g.c.manufacturer == manufacturer, g.c.brand == brand))
     return bool(done.rowcount)
 
 

@@ -4,7 +4,6 @@ snapshot, and a segment-targeted promotion priced for a member inside and outsid
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -20,13 +19,14 @@ from hub import db
 from hub.segments import rules
 from hub.segments import saved as sg
 from tests.hub import segments_data as sd
+from tests.hub.analytics_data import ZONE
 from tests.hub.segments_data import ANA, BEA, CARLOS, DORA, EVA, NOW, TENANT
 
 
 @pytest.fixture
-def engine(hub_engine: sa.Engine) -> Iterator[sa.Engine]:
+def engine(hub_engine: sa.Engine) -> sa.Engine:
     sd.load(hub_engine)
-    yield hub_engine
+    return hub_engine
 
 
 def match(engine: sa.Engine, rule: object) -> set[str]:
@@ -216,7 +216,7 @@ def test_a_segment_promotion_applies_at_the_counter_only_to_its_members(engine: 
     basket = Basket.model_validate(
         {
             "currency": "MXN",
-            "store": {"store_id": "store-b", "retailer_id": "shop-b", "timezone": sd.ad.ZONE},
+            "store": {"store_id": "store-b", "retailer_id": "shop-b", "timezone": ZONE},
             "lines": [
                 {
                     "line_id": "1",

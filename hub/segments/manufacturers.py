@@ -20,13 +20,17 @@ from sqlalchemy.engine import Connection
 from core.errors import InvalidInput
 from hub import db
 from hub import ledger as lg
+from hub.errors import HubError
 
 __all__ = [
     "GROUPS",
     "MAX_GRANTS",
     "MAX_ROWS",
+    "BrandNotFound",
     "Grant",
+    "ManufacturerNotFound",
     "SellOutRow",
+    "check_manufacturer",
     "grant",
     "granted_brands",
     "grants",
@@ -56,24 +60,40 @@ class Grant:
     granted_by: str
 
 
-def _check_manufacturer(conn: Connection, tenant: str, manufacturer: str) -> None:
+class ManufacturerNotFound(HubError, LookupError):
+    """No manufacturer of that id in the tenant."""
+
+    code = "manufacturer_not_found"
+
+
+class BrandNotFound(HubError, LookupError):
+    """No brand of that id in the tenant's catalogue or brand list."""
+
+    code = "brand_not_found"
+
+
+def check_manufacturer(conn: Connection, tenant: str, manufacturer: str) -> str:
+    """``manufacturer`` if the tenant has it; :class:`ManufacturerNotFound` otherwise."""
     m = db.manufacturer
     found = conn.execute(
         sa.select(m.c.manufacturer).where(m.c.tenant == tenant, m.c.manufacturer == manufacturer)
     ).first()
     if found is None:
-        raise InvalidInput("manufacturer", f"no manufacturer {manufacturer!r}: add it to the network first")
+        raise ManufacturerNotFound(
+            f"no manufacturer {manufacturer!r}: add it with `python -m hub network add-manufacturer`"
+        )
+    return manufacturer
 
 
 def grant(conn: Connection, tenant: str, manufacturer: str, brand: str, *, by: str, now: datetime) -> Grant:
     """Let ``manufacturer`` see the sell-out of ``brand`` (a brand of the tenant's catalogue or brand list)."""
-    _check_manufacturer(conn, tenant, manufacturer)
+    check_manufacturer(conn, tenant, manufacturer)
     b, ci = db.brand, db.catalogue_item
     known = conn.execute(sa.select(b.c.brand).where(b.c.tenant == tenant, b.c.brand == brand)).first() or (
         conn.execute(sa.select(ci.c.brand).where(ci.c.tenant == tenant, ci.c.brand == brand).limit(1)).first()
     )
     if known is None:
-        raise InvalidInput("brand", f"no brand {brand!r} in the catalogue or the brand list")
+        raise BrandNotFound(f"no brand {brand!r} in the catalogue or the brand list")
     g = db.manufacturer_grant
     have = conn.execute(
         sa.select(g).where(g.c.tenant == tenant, g.c.manufacturer == manufacturer, g.c.brand == brand)

@@ -446,8 +446,71 @@ store = sa.Table(
     sa.Column("warehouse", sa.String(64)),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
+    # Where the store is, for the distributor's analytics: ISO 3166-1 alpha-2 country, region (state or
+    # province), municipality, postal code, optional coordinates, and the distribution centre that supplies it.
+    sa.Column("country", sa.String(2)),
+    sa.Column("region", sa.String(64), nullable=False, server_default=""),
+    sa.Column("municipality", sa.String(120)),
+    sa.Column("postal_code", sa.String(16)),
+    sa.Column("latitude", sa.Float),
+    sa.Column("longitude", sa.Float),
+    sa.Column("dc", sa.String(64)),
     sa.ForeignKeyConstraint(["tenant", "retailer"], ["retailer.tenant", "retailer.retailer"]),
+    sa.ForeignKeyConstraint(["tenant", "dc"], ["distribution_centre.tenant", "distribution_centre.dc"]),
     sa.CheckConstraint("offline_allowance_points >= 0", name="allowance_not_negative"),
+    sa.CheckConstraint(
+        "(latitude IS NULL OR latitude BETWEEN -90 AND 90) AND (longitude IS NULL OR longitude BETWEEN -180 AND 180)",
+        name="coordinates_in_range",
+    ),
+    sa.Index("ix_store_region", "tenant", "region"),
+)
+
+distribution_centre = sa.Table(
+    # A distributor's warehouse that supplies stores (``store.dc``), in a region.
+    "distribution_centre",
+    metadata,
+    sa.Column("tenant", sa.String(64), sa.ForeignKey("tenant.tenant"), primary_key=True),
+    sa.Column("dc", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(120), nullable=False),
+    sa.Column("region", sa.String(64), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+manufacturer = sa.Table(
+    # A manufacturer whose brands the distributor carries (it may fund promotions for them).
+    "manufacturer",
+    metadata,
+    sa.Column("tenant", sa.String(64), sa.ForeignKey("tenant.tenant"), primary_key=True),
+    sa.Column("manufacturer", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(120), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+brand = sa.Table(
+    # A brand and the manufacturer that owns it (``catalogue_item.brand`` names it).
+    "brand",
+    metadata,
+    sa.Column("tenant", sa.String(64), sa.ForeignKey("tenant.tenant"), primary_key=True),
+    sa.Column("brand", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(120), nullable=False),
+    sa.Column("manufacturer", sa.String(64)),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.ForeignKeyConstraint(["tenant", "manufacturer"], ["manufacturer.tenant", "manufacturer.manufacturer"]),
+    sa.Index("ix_brand_manufacturer", "tenant", "manufacturer"),
+)
+
+postal_area = sa.Table(
+    # What the hub knows of a postal code: its region (a member's zone) and municipality.
+    "postal_area",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("postal_code", sa.String(16), primary_key=True),
+    sa.Column("region", sa.String(64), nullable=False),
+    sa.Column("municipality", sa.String(120)),
+    sa.Column("updated_at", Timestamp, nullable=False),
 )
 
 store_device = sa.Table(
@@ -476,6 +539,7 @@ catalogue_item = sa.Table(
     sa.Column("category", sa.String(64), nullable=False),
     sa.Column("tax_category", sa.String(64), nullable=False),
     sa.Column("brand", sa.String(64)),
+    sa.Column("manufacturer", sa.String(64)),
     sa.Column("distributor", sa.String(64)),
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("unit_price_minor", sa.BigInteger, nullable=False),
@@ -584,7 +648,8 @@ config_version = sa.Table(
 # --- API users and tokens (hub/api/) -----------------------------------------------------------------------
 
 api_user = sa.Table(
-    # A person who uses the hub's HTTP API. ``retailer`` is set for the retailer role only; ``devices`` (a JSON
+    # A person who uses the hub's HTTP API. ``retailer`` is set for the retailer role only, ``manufacturer`` for
+    # the manufacturer role only (hub.segments.manufacturers grants it brands); ``devices`` (a JSON
     # list of device ids) for the technician role only. ``locked_until`` is the login lockout after too many
     # failed attempts, kept here so every API process honours it and a restart does not lift it.
     "api_user",
@@ -595,14 +660,18 @@ api_user = sa.Table(
     sa.Column("password_hash", sa.String(256), nullable=False),
     sa.Column("role", sa.String(24), nullable=False),
     sa.Column("retailer", sa.String(64)),
+    sa.Column("manufacturer", sa.String(64)),
     sa.Column("devices", sa.JSON, nullable=False),
     sa.Column("active", sa.Boolean, nullable=False),
     sa.Column("failed_logins", sa.Integer, nullable=False),
     sa.Column("locked_until", Timestamp),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
-    sa.CheckConstraint("role IN ('distributor_admin', 'analyst', 'retailer', 'technician')", name="role_known"),
+    sa.CheckConstraint(
+        "role IN ('distributor_admin', 'analyst', 'retailer', 'technician', 'manufacturer')", name="role_known"
+    ),
     sa.CheckConstraint("(role = 'retailer') = (retailer IS NOT NULL)", name="retailer_iff_role"),
+    sa.CheckConstraint("(role = 'manufacturer') = (manufacturer IS NOT NULL)", name="manufacturer_iff_role"),
     sa.UniqueConstraint("tenant", "email", name="uq_api_user_tenant_email"),
 )
 
@@ -659,6 +728,8 @@ customer = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
     sa.Column("erased_at", Timestamp),
+    sa.Column("postal_code", sa.String(16)),
+    sa.Column("occupation", sa.String(64)),
     sa.CheckConstraint("state IN ('active', 'merged', 'erased')", name="state_known"),
     sa.Index("ix_customer_phone", "tenant", "phone_e164"),
 )
@@ -899,4 +970,230 @@ refund_waiting = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("alerted_at", Timestamp),
     sa.Index("ix_refund_waiting_sale", "tenant", "device", "sale_id"),
+)
+
+
+# --- analytics: facts and rollups (hub/analytics/facts.py) ----------------------------------------------------
+
+FACT_PARTITIONED_TABLES: Final = ("sale_line_fact",)
+"""Tables declaratively partitioned by month on PostgreSQL; their partitions (``<table>_pYYYYMM`` and
+``<table>_default``) are made by :func:`hub.analytics.facts.ensure_partitions`, not by the schema."""
+
+
+def is_partition(name: str) -> bool:
+    """Whether ``name`` is a partition of a partitioned table (not part of the declared schema)."""
+    return any(name.startswith(f"{parent}_p") or name == f"{parent}_default" for parent in FACT_PARTITIONED_TABLES)
+
+
+def include_object(obj: Any, name: str | None, type_: str, _reflected: bool, _compare_to: Any) -> bool:
+    """Alembic's filter when it compares the database with :data:`metadata`: partitions and their indexes
+    are made at run time, not declared, so they are left out."""
+    if type_ == "table":
+        return name is None or not is_partition(name)
+    table = getattr(obj, "table", None)
+    return table is None or not is_partition(table.name)
+
+
+sale_line_fact = sa.Table(
+    # One row per sale line and per refund line (negative qty, amount and cost; ``refund`` true), loaded from
+    # ``sale``/``sale_line`` and the refund events by hub.analytics.facts.load_facts. ``sold_at`` is the box's
+    # time (UTC); ``local_date``, ``hour`` and ``weekday`` (ISO, Monday 1) in the store's zone. The store's
+    # retailer, distribution centre and region, and the item's category, brand and manufacturer, are as they
+    # were at load time. ``cost_minor`` is qty times the item's cost, NULL when the cost is not known.
+    # On PostgreSQL: partitioned by month on ``sold_at`` (hence ``sold_at`` in the key), BRIN on ``sold_at``.
+    "sale_line_fact",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("event_id", sa.Uuid, primary_key=True),
+    sa.Column("line_no", sa.Integer, primary_key=True),
+    sa.Column("sold_at", Timestamp, primary_key=True),
+    sa.Column("local_date", sa.Date, nullable=False),
+    sa.Column("hour", sa.SmallInteger, nullable=False),
+    sa.Column("weekday", sa.SmallInteger, nullable=False),
+    sa.Column("store", sa.String(64), nullable=False),
+    sa.Column("retailer", sa.String(64), nullable=False),
+    sa.Column("dc", sa.String(64)),
+    sa.Column("region", sa.String(64), nullable=False),
+    sa.Column("customer", sa.String(12)),
+    sa.Column("sku", sa.String(64), nullable=False),
+    sa.Column("category", sa.String(64), nullable=False),
+    sa.Column("brand", sa.String(64)),
+    sa.Column("manufacturer", sa.String(64)),
+    sa.Column("qty", sa.Integer, nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("cost_minor", sa.BigInteger),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("refund", sa.Boolean, nullable=False),
+    sa.Column("loaded_at", Timestamp, nullable=False),
+    sa.Index("ix_sale_line_fact_sold_at", "sold_at", postgresql_using="brin"),
+    sa.Index("ix_sale_line_fact_event", "event_id"),
+    sa.Index("ix_sale_line_fact_tenant_date", "tenant", "local_date"),
+    postgresql_partition_by="RANGE (sold_at)",
+)
+
+analytics_watermark = sa.Table(
+    # How far the fact load of a tenant has read each source (``sale``, ``refund``): the ``received_at`` of the
+    # newest row loaded. Each load re-reads a short overlap before it (hub.analytics.facts.LOAD_OVERLAP) and
+    # skips what is already loaded, so a row committed late by a slow ingest transaction is not missed.
+    "analytics_watermark",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("source", sa.String(16), primary_key=True),
+    sa.Column("received_at", Timestamp, nullable=False),
+    sa.Column("rows_loaded", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+analytics_day_store_item = sa.Table(
+    # Per store-local day, store and item: units, revenue and cost net of refunds, tickets (sales) with the item.
+    # The dimensions are those of the day's first fact. Maintained by the fact load, never rebuilt per query.
+    "analytics_day_store_item",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("local_date", sa.Date, primary_key=True),
+    sa.Column("store", sa.String(64), primary_key=True),
+    sa.Column("sku", sa.String(64), primary_key=True),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("retailer", sa.String(64), nullable=False),
+    sa.Column("dc", sa.String(64)),
+    sa.Column("region", sa.String(64), nullable=False),
+    sa.Column("category", sa.String(64), nullable=False),
+    sa.Column("brand", sa.String(64)),
+    sa.Column("manufacturer", sa.String(64)),
+    sa.Column("qty", sa.BigInteger, nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("cost_minor", sa.BigInteger, nullable=False),
+    sa.Column("costed_amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("tickets", sa.BigInteger, nullable=False),
+    sa.Index("ix_analytics_day_store_item_date", "tenant", "local_date"),
+)
+
+analytics_day_store = sa.Table(
+    # Per store-local day and store: what live activity shows. ``amount_minor`` is sales net of refunds;
+    # ``identified_tickets`` the sales with a member; points as posted by the hub for those sales.
+    "analytics_day_store",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("local_date", sa.Date, primary_key=True),
+    sa.Column("store", sa.String(64), primary_key=True),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("retailer", sa.String(64), nullable=False),
+    sa.Column("dc", sa.String(64)),
+    sa.Column("region", sa.String(64), nullable=False),
+    sa.Column("tickets", sa.BigInteger, nullable=False),
+    sa.Column("identified_tickets", sa.BigInteger, nullable=False),
+    sa.Column("refunds", sa.BigInteger, nullable=False),
+    sa.Column("sales_minor", sa.BigInteger, nullable=False),
+    sa.Column("refunds_minor", sa.BigInteger, nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("points_earned", sa.BigInteger, nullable=False),
+    sa.Column("points_spent", sa.BigInteger, nullable=False),
+    sa.Index("ix_analytics_day_store_date", "tenant", "local_date"),
+)
+
+analytics_day_store_hour = sa.Table(
+    # Per store-local day, store and hour: tickets and net amount (the hour x weekday heatmap).
+    "analytics_day_store_hour",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("local_date", sa.Date, primary_key=True),
+    sa.Column("store", sa.String(64), primary_key=True),
+    sa.Column("hour", sa.SmallInteger, primary_key=True),
+    sa.Column("weekday", sa.SmallInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("retailer", sa.String(64), nullable=False),
+    sa.Column("tickets", sa.BigInteger, nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+)
+
+analytics_day_store_member = sa.Table(
+    # Per store-local day, store and member: tickets and net amount (members identified, top members).
+    "analytics_day_store_member",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("local_date", sa.Date, primary_key=True),
+    sa.Column("store", sa.String(64), primary_key=True),
+    sa.Column("customer", sa.String(12), primary_key=True),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("retailer", sa.String(64), nullable=False),
+    sa.Column("tickets", sa.BigInteger, nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("points_earned", sa.BigInteger, nullable=False),
+    sa.Column("points_spent", sa.BigInteger, nullable=False),
+    sa.Index("ix_analytics_day_store_member_customer", "tenant", "customer"),
+)
+
+analytics_member_month = sa.Table(
+    # Per member and month (the first day of the month, in the zone of the store of each sale): tickets, net
+    # amount and points earned and spent, across every store of the network.
+    "analytics_member_month",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("customer", sa.String(12), primary_key=True),
+    sa.Column("month", sa.Date, primary_key=True),
+    sa.Column("currency", sa.String(3), primary_key=True),
+    sa.Column("tickets", sa.BigInteger, nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("points_earned", sa.BigInteger, nullable=False),
+    sa.Column("points_spent", sa.BigInteger, nullable=False),
+    sa.Index("ix_analytics_member_month_month", "tenant", "month"),
+)
+
+
+# --- segments, levels and the manufacturer's grants (hub/segments/) -------------------------------------------
+
+segment = sa.Table(
+    # A saved, named rule over members (hub.segments.rules). ``evaluated_at`` and ``member_count`` say when the
+    # member list (``segment_member``) was last computed and how long it is; ``evaluated_version`` is the
+    # ``version`` of the rule it was computed from (an edit bumps ``version``, so the jobs round re-evaluates).
+    # ``last_error`` is why the last evaluation stored nothing (too many members), NULL when it succeeded.
+    "segment",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("segment", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(120), nullable=False),
+    sa.Column("rule", sa.JSON, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("evaluated_version", sa.Integer),
+    sa.Column("evaluated_at", Timestamp),
+    sa.Column("member_count", sa.BigInteger),
+    sa.Column("last_error", sa.String(240)),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+segment_member = sa.Table(
+    # The members a segment's last evaluation found; what the boxes receive in the customers snapshot.
+    "segment_member",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("segment", sa.String(64), primary_key=True),
+    sa.Column("loyalty_id", sa.String(12), primary_key=True),
+    sa.ForeignKeyConstraint(["tenant", "segment"], ["segment.tenant", "segment.segment"], ondelete="CASCADE"),
+    sa.Index("ix_segment_member_customer", "tenant", "loyalty_id"),
+)
+
+level_scheme = sa.Table(
+    # A tenant's levels by transactions per month (hub.segments.levels): level 1 up to ``level1_max``,
+    # level 2 up to ``level2_max``, level 3 above ``level3_over``; between ``level2_max`` and ``level3_over``
+    # a buyer stays at level 2.
+    "level_scheme",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("level1_max", sa.Integer, nullable=False),
+    sa.Column("level2_max", sa.Integer, nullable=False),
+    sa.Column("level3_over", sa.Integer, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.CheckConstraint("0 <= level1_max AND level1_max < level2_max AND level2_max <= level3_over", name="ordered"),
+)
+
+manufacturer_grant = sa.Table(
+    # A brand whose sell-out the distributor lets a manufacturer see (hub.segments.manufacturers).
+    "manufacturer_grant",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("manufacturer", sa.String(64), primary_key=True),
+    sa.Column("brand", sa.String(64), primary_key=True),
+    sa.Column("granted_at", Timestamp, nullable=False),
+    sa.Column("granted_by", sa.String(254), nullable=False),
 )

@@ -77,6 +77,7 @@ class Item:
     brand: str | None = None
     distributor: str | None = None
     measure_per_unit_milli: int = 0
+    manufacturer: str | None = None
     active: bool = True
     barcodes: tuple[str, ...] = ()
     distributors: tuple[str, ...] = ()
@@ -169,7 +170,7 @@ def _check(item: Item) -> ItemProblem | None:
         return bad("sku", f"must be 1 to {MAX_CODE_CHARS} characters")
     if not item.name.strip() or len(item.name) > MAX_NAME_CHARS:
         return bad("name", f"has {len(item.name)} characters; give 1 to {MAX_NAME_CHARS}")
-    for name in ("category", "tax_category", "brand", "distributor"):
+    for name in ("category", "tax_category", "brand", "distributor", "manufacturer"):
         value = getattr(item, name)
         if value is not None and not 1 <= len(value) <= MAX_CODE_CHARS:
             return bad(name, f"must be 1 to {MAX_CODE_CHARS} characters")
@@ -217,6 +218,7 @@ def _read(conn: Connection, tenant: str, skus: Sequence[str] | None) -> dict[str
                 currency=row["currency"],
                 cost_minor=None if row["cost_minor"] is None else int(row["cost_minor"]),
                 brand=row["brand"],
+                manufacturer=row["manufacturer"],
                 distributor=row["distributor"],
                 measure_per_unit_milli=int(row["measure_per_unit_milli"]),
                 active=bool(row["active"]),
@@ -282,6 +284,7 @@ def upsert_items(
             "category": item.category,
             "tax_category": item.tax_category,
             "brand": item.brand,
+            "manufacturer": item.manufacturer,
             "distributor": item.distributor,
             "currency": item.currency,
             "unit_price_minor": item.unit_price_minor,

@@ -5,13 +5,15 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from hub.db import make_engine, metadata
+from hub.db import include_object, make_engine, metadata
 
 config = context.config
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+    context.configure(
+        connection=connection, target_metadata=metadata, render_as_batch=True, include_object=include_object
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -5,7 +5,8 @@ network, :mod:`core.identity`), its own party code in its ERP (``erp_supplier``:
 the ERP sends and the supplier of reorders that name none), and the tax category given to items whose source
 names none. A **retailer** owns stores; a **store** carries everything a box's ``settings`` snapshot says
 (time zone, currency, tax jurisdiction, language, receipt text, offline points allowance, wallets) and the
-ERP warehouse that serves it. A **device** (counter box) belongs to one store and has a range of loyalty
+ERP warehouse that serves it, and where it is (country, region, municipality, postal code, coordinates) with the
+**distribution centre** that supplies it. A **device** (counter box) belongs to one store and has a range of loyalty
 numbers it may hand out while offline, so two boxes never enrol the same number.
 
 Loyalty ranges: unless told otherwise, device ``<name>-<n>`` gets numbers ``n * 10,000`` to
@@ -18,12 +19,15 @@ would take by its number. Block 0 (numbers below 10,000) is left to the hub and 
 Every ``add_*`` function creates the row or updates it (running a provisioning script twice is harmless)
 inside the caller's transaction, and raises :class:`core.errors.InvalidInput` naming the field and the fix.
 
-Command line (``python -m hub --db URL network ...``): ``add-tenant``, ``add-store``, ``add-device``, ``list``
-and ``publish`` (settings, catalogue and stock rules to every box of a tenant, see :mod:`hub.publishing.snapshots`).
+Command line (``python -m hub --db URL network ...``): ``add-tenant``, ``add-store``, ``add-dc``, ``add-device``,
+``list`` and ``publish`` (settings, catalogue and stock rules to every box of a tenant, see
+:mod:`hub.publishing.snapshots`).
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -43,13 +47,18 @@ __all__ = [
     "MAX_LISTED",
     "MAX_NAME_CHARS",
     "Device",
+    "DistributionCentre",
     "Store",
     "Tenant",
+    "add_dc",
     "add_device",
+    "add_postal_area",
     "add_retailer",
     "add_store",
     "add_tenant",
+    "countries",
     "devices",
+    "distribution_centres",
     "get_device",
     "get_store",
     "get_tenant",
@@ -94,7 +103,24 @@ class Store:
     offline_allowance_points: int = 0
     wallets_enabled: bool = False
     warehouse: str | None = None
+    country: str | None = None
+    region: str = ""
+    municipality: str | None = None
+    postal_code: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    dc: str | None = None
     """The ERP warehouse (its code) that serves this store; None: the ERP connector's default."""
+
+
+@dataclass(frozen=True)
+class DistributionCentre:
+    """A distributor's warehouse that supplies stores, in a region."""
+
+    tenant: str
+    dc: str
+    name: str
+    region: str
 
 
 @dataclass(frozen=True)
@@ -225,6 +251,93 @@ def _check_store(store: Store) -> None:
         raise InvalidInput("offline_allowance_points", f"{store.offline_allowance_points!r} must be 0 or more")
     if store.warehouse is not None:
         _text("warehouse", store.warehouse, 64)
+    _check_place(store)
+
+
+def _check_place(store: Store) -> None:
+    if store.country is not None and store.country not in countries():
+        raise InvalidInput("country", f"{store.country!r} is not an ISO 3166-1 alpha-2 code such as MX")
+    if store.region and len(store.region) > 64:
+        raise InvalidInput("region", f"has {len(store.region)} characters; at most 64")
+    if store.municipality is not None:
+        _text("municipality", store.municipality)
+    if store.postal_code is not None and not _POSTAL_RE.fullmatch(store.postal_code):
+        raise InvalidInput("postal_code", f"{store.postal_code!r}: use 2 to 16 letters, digits, spaces or '-'")
+    for name, value, bound in (("latitude", store.latitude, 90.0), ("longitude", store.longitude, 180.0)):
+        if value is not None and (isinstance(value, bool) or not -bound <= float(value) <= bound):
+            raise InvalidInput(name, f"{value!r} must be from {-bound:g} to {bound:g} degrees")
+
+
+_POSTAL_RE: Final = re.compile(r"[0-9A-Za-z][0-9A-Za-z -]{0,14}[0-9A-Za-z]")
+
+
+@functools.cache
+def countries() -> frozenset[str]:
+    """The ISO 3166-1 alpha-2 codes (from Babel's territory list, less its numeric regions)."""
+    from babel import Locale
+
+    codes = (str(code) for code in Locale("en").territories)
+    return frozenset(code for code in codes if len(code) == 2 and code.isalpha() and code != "ZZ")
+
+
+def _check_dc(conn: Connection, tenant: str, dc: str | None) -> None:
+    if dc is None:
+        return
+    known = conn.execute(
+        sa.select(db.distribution_centre.c.dc).where(
+            db.distribution_centre.c.tenant == tenant, db.distribution_centre.c.dc == dc
+        )
+    ).first()
+    if known is None:
+        raise InvalidInput("dc", f"no distribution centre {dc!r} in tenant {tenant!r}; add it with `network add-dc`")
+
+
+def add_dc(
+    conn: Connection, tenant: str, dc: str, name: str, region: str, *, now: datetime | None = None
+) -> DistributionCentre:
+    """Create or update a distribution centre of ``tenant`` (the warehouse that supplies stores of a region)."""
+    get_tenant(conn, tenant)
+    centre = DistributionCentre(tenant, _id("dc", dc), _text("name", name), _text("region", region, 64))
+    _upsert(
+        conn,
+        db.distribution_centre,
+        {"tenant": tenant, "dc": centre.dc},
+        {"name": centre.name, "region": centre.region},
+        _now(now),
+    )
+    return centre
+
+
+def distribution_centres(conn: Connection, tenant: str) -> list[DistributionCentre]:
+    """The tenant's distribution centres, by id; at most :data:`MAX_LISTED`."""
+    t = db.distribution_centre
+    rows = conn.execute(sa.select(t).where(t.c.tenant == tenant).order_by(t.c.dc).limit(MAX_LISTED)).mappings()
+    return [DistributionCentre(r["tenant"], r["dc"], r["name"], r["region"]) for r in rows]
+
+
+def add_postal_area(
+    conn: Connection,
+    tenant: str,
+    postal_code: str,
+    region: str,
+    *,
+    municipality: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Say which region (and municipality) a postal code is in: a member's zone is their postal code's region."""
+    get_tenant(conn, tenant)
+    if not _POSTAL_RE.fullmatch(postal_code):
+        raise InvalidInput("postal_code", f"{postal_code!r}: use 2 to 16 letters, digits, spaces or '-'")
+    values = {
+        "region": _text("region", region, 64),
+        "municipality": municipality and _text("municipality", municipality),
+    }
+    stmt = db.insert(conn, db.postal_area).values(
+        tenant=tenant, postal_code=postal_code, updated_at=_now(now), **values
+    )
+    conn.execute(
+        stmt.on_conflict_do_update(index_elements=["tenant", "postal_code"], set_={**values, "updated_at": _now(now)})
+    )
 
 
 def add_store(
@@ -233,6 +346,7 @@ def add_store(
     """Create or update ``store``. Its retailer is created (named ``retailer_name`` or its id) when missing."""
     get_tenant(conn, store.tenant)
     _check_store(store)
+    _check_dc(conn, store.tenant, store.dc)
     stamp = _now(now)
     known = conn.execute(
         sa.select(db.retailer.c.name).where(
@@ -252,6 +366,13 @@ def add_store(
         "offline_allowance_points": store.offline_allowance_points,
         "wallets_enabled": store.wallets_enabled,
         "warehouse": store.warehouse,
+        "country": store.country,
+        "region": store.region.strip(),
+        "municipality": store.municipality,
+        "postal_code": store.postal_code,
+        "latitude": store.latitude,
+        "longitude": store.longitude,
+        "dc": store.dc,
     }
     _upsert(conn, db.store, {"tenant": store.tenant, "store": store.store}, values, stamp)
     return store
@@ -273,6 +394,13 @@ def _store(row: Any) -> Store:
         offline_allowance_points=int(row["offline_allowance_points"]),
         wallets_enabled=bool(row["wallets_enabled"]),
         warehouse=row["warehouse"],
+        country=row["country"],
+        region=row["region"],
+        municipality=row["municipality"],
+        postal_code=row["postal_code"],
+        latitude=row["latitude"],
+        longitude=row["longitude"],
+        dc=row["dc"],
     )
 
 

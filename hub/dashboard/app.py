@@ -20,7 +20,7 @@ from core.errors import InvalidInput
 from hub.api.accounts import Authenticator
 from hub.api.settings import ApiSettings
 
-from . import pages
+from . import insights, pages
 from .i18n import Languages
 from .web import (
     HERE,
@@ -58,6 +58,7 @@ def create_dashboard(
     app.state.dashboard = Dashboard(engine, settings, authenticator, Languages(), build_templates(), secure_cookies)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(pages.router)
+    app.include_router(insights.router)
 
     @app.exception_handler(NotSignedIn)
     async def not_signed_in(request: Request, _exc: NotSignedIn) -> Response:

@@ -42,8 +42,6 @@ Session = Annotated[Scope, Depends(session_scope)]
 FORM_FIELD_MAX_CHARS: Final = max(PASSWORD_MAX_CHARS, 2048)
 """Longest value a dashboard form field may carry."""
 
-NAV: Final = (("/", N_("Overview")), ("/live", N_("Live")))
-"""The navigation, in order: path and label."""
 
 EVENT_LABELS: Final = {
     "sale": N_("Sale"),
@@ -177,7 +175,6 @@ def _page_context(scope: Scope, filters: Filters) -> dict[str, Any]:
         "presets": PRESETS,
         "stores": figures.scope_stores(scope),
         "retailers": figures.scope_retailers(scope),
-        "nav": NAV,
     }
 
 

@@ -41,11 +41,20 @@ LANGUAGE_COOKIE_MAX_AGE_S: Final = 365 * 24 * 3600
 DASHBOARD_ROLES: Final = frozenset({Role.DISTRIBUTOR_ADMIN, Role.ANALYST, Role.RETAILER})
 """Roles that may use the dashboard; a technician's tools are elsewhere."""
 
+NAV: Final = (
+    ("/", N_("Overview")),
+    ("/live", N_("Live")),
+    ("/sellers", N_("Best sellers")),
+    ("/top", N_("Top")),
+    ("/heatmap", N_("Hours")),
+)
+"""The navigation, in order: path and label."""
 ROLE_NAMES: Final = {
     Role.DISTRIBUTOR_ADMIN.value: N_("Distributor admin"),
     Role.ANALYST.value: N_("Analyst"),
     Role.RETAILER.value: N_("Retailer"),
     Role.TECHNICIAN.value: N_("Technician"),
+    Role.MANUFACTURER.value: N_("Manufacturer"),
 }
 """Each role as the page header names it."""
 
@@ -188,6 +197,7 @@ def render(
         here=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
         poll_s=d.settings.dashboard_poll_s,
         role_names=ROLE_NAMES,
+        nav=context.pop("nav", NAV),
         **context,
     )
     return HTMLResponse(body, status_code=status_code, headers=SECURITY_HEADERS)

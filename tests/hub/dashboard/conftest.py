@@ -26,6 +26,7 @@ with warnings.catch_warnings():
 
 from devkit.services import PostgresServer
 from hub import db, network
+from hub.analytics.facts import load_facts
 from hub.api import ApiSettings, create_app
 from hub.api.accounts import Role, create_user
 
@@ -46,6 +47,13 @@ SALES: tuple[tuple[str, str, timedelta, int, str | None, int, int], ...] = (
     ("s2", "box-2", timedelta(hours=3), 98_765, "501000000037", 98, 150),  # today 09:00 local
     ("s2", "box-2", timedelta(days=20), 66_666, None, 0, 0),  # outside 7 days, inside 30
 )
+LINE_SKUS = ("GALLETA-MARIAS", "LECHE-1L")
+ITEMS = {
+    # sku: name, category, brand, cost per unit as a share (percent) of what it sold for
+    "GALLETA-MARIAS": ("Galletas María 170 g", "galletas", "gamesa", 70),
+    "LECHE-1L": ("Leche entera 1 L", "lacteos", "lala", 80),
+}
+RETAILER_NAMES = {"r1": "Grupo Lupita", "r2": "Comercial Don Pepe", "r9": "Otra Red SA"}
 STORE_NAMES = {"s1": "Abarrotes Lupita", "s2": "Miscelánea Don Pepe", "s9": "Otra Red Centro"}
 
 
@@ -102,6 +110,20 @@ def _insert_sale(
             received_at=when,
         )
     )
+    first = total * 2 // 3
+    for line_no, (sku, amount) in enumerate(((LINE_SKUS[0], first), (LINE_SKUS[1], total - first)), start=1):
+        conn.execute(
+            db.sale_line.insert().values(
+                event_id=event_id,
+                line_no=line_no,
+                sku=sku,
+                name=ITEMS[sku][0],
+                qty=1,
+                unit_price_minor=amount,
+                discount_minor=0,
+                amount_minor=amount,
+            )
+        )
     conn.execute(
         db.posting.insert().values(
             event_id=event_id,
@@ -159,6 +181,8 @@ def _insert_event(conn: sa.Connection, tenant: str, store: str, device: str, whe
 def seed(conn: sa.Connection, settings: ApiSettings) -> dict[tuple[str, Role, str], str]:
     for tenant, prefix, stores in (("t1", 501, {"s1": "r1", "s2": "r2"}), ("t2", 502, {"s9": "r9"})):
         network.add_tenant(conn, tenant, f"Distribuidora {tenant}", prefix, now=NOW)
+        for retailer in sorted(set(stores.values())):
+            network.add_retailer(conn, tenant, retailer, RETAILER_NAMES[retailer], now=NOW)
         for store, retailer in stores.items():
             network.add_store(
                 conn,
@@ -166,14 +190,39 @@ def seed(conn: sa.Connection, settings: ApiSettings) -> dict[tuple[str, Role, st
                 now=NOW,
             )
             network.add_device(conn, tenant, f"box-{store[1:]}", store, now=NOW)
+    for tenant in ("t1", "t2"):
+        for sku, (name, category, brand, _cost) in ITEMS.items():
+            conn.execute(
+                db.catalogue_item.insert().values(
+                    tenant=tenant,
+                    sku=sku,
+                    name=name,
+                    category=category,
+                    tax_category="alimentos",
+                    brand=brand,
+                    distributor=None,
+                    currency="MXN",
+                    unit_price_minor=2000,
+                    cost_minor=1500,
+                    measure_per_unit_milli=0,
+                    active=True,
+                    source="admin",
+                    erp_id=None,
+                    updated_at=NOW,
+                )
+            )
     for store, device, age, total, customer, earned, spent in SALES:
         _insert_sale(conn, "t1", store, device, NOW - age, total, customer, earned, spent)
     _insert_sale(conn, "t2", "s9", "box-9", NOW - timedelta(hours=1), 55_555, None, 0, 0)
     _insert_event(conn, "t1", "s1", "box-1", NOW - timedelta(minutes=30), "stock_alert")
     _insert_event(conn, "t1", "s2", "box-2", NOW - timedelta(minutes=20), "refund")
+    for tenant in ("t1", "t2"):
+        load_facts(conn, tenant, now=NOW)
     emails: dict[tuple[str, Role, str], str] = {}
     for tenant, retailers in (("t1", ("r1", "r2")), ("t2", ("r9",))):
         for role in Role:
+            if role is Role.MANUFACTURER:
+                continue  # no dashboard yet; its API is tested in tests/hub/test_segments.py
             for who in retailers if role is Role.RETAILER else ("",):
                 email = f"{role.value}{'.' + who if who else ''}@{tenant}.example.com"
                 create_user(

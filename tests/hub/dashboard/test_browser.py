@@ -30,7 +30,13 @@ ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "dashboard"
 CSS = Path(__file__).resolve().parents[3] / "hub" / "dashboard" / "static" / "dashboard.css"
 WAIT_S = 10.0
 SIZES = {"laptop": (1366, 900), "phone": (390, 844)}
-PAGES = {"overview": "/?period=7d", "live": "/live?period=7d"}
+PAGES = {
+    "overview": "/?period=7d",
+    "live": "/live?period=7d",
+    "sellers": "/sellers?period=30d",
+    "top": "/top?period=30d",
+    "heatmap": "/heatmap?period=30d",
+}
 
 pytestmark = [
     pytest.mark.browser,
@@ -182,7 +188,7 @@ def test_every_role_signs_in_and_sees_every_page_in_its_scope(served: tuple[Worl
     expectations = {
         (Role.DISTRIBUTOR_ADMIN, ""): ("$1,224.31", ()),
         (Role.ANALYST, ""): ("$1,224.31", ()),
-        (Role.RETAILER, "r1"): ("$236.66", ("Miscelánea Don Pepe", "987.65", "666.66", "555.55")),
+        (Role.RETAILER, "r1"): ("$236.66", ("Miscelánea Don Pepe", "987.65", "666.66", "555.55", "501000000037")),
         (Role.RETAILER, "r2"): ("$987.65", ("Abarrotes Lupita", "123.45", "236.66", "555.55")),
     }
     for (role, who), (sales, never) in expectations.items():
@@ -195,6 +201,12 @@ def test_every_role_signs_in_and_sees_every_page_in_its_scope(served: tuple[Worl
                 assert hidden not in text, f"{role} {who} sees {hidden!r} on {name}"
             if name == "overview":
                 assert sales in text, f"{role} {who}: {sales} not on the overview"
+            if name in ("sellers", "top"):
+                drawn = page.driver.execute_script(
+                    "const c = document.querySelector('canvas[data-chart]');"
+                    "return !!(c && window.Chart && window.Chart.getChart(c));"
+                )
+                assert drawn, f"Chart.js drew no chart on {name}"
         page.sign_out()
         assert "/login" in page.driver.current_url
     page.sign_in(world.emails[("t1", Role.TECHNICIAN, "")])
@@ -272,7 +284,9 @@ def test_screenshots_of_every_page_in_every_language_at_laptop_and_phone_size(
     page.shot("overview-retailer-es-phone", SIZES["phone"])
     assert not wide, f"pages wider than the window: {wide}"
     shots = sorted(p.name for p in ARTIFACTS.glob("*.png"))
-    assert len([s for s in shots if s.startswith(("overview-", "live-", "login-"))]) >= 18
+    assert (
+        len([s for s in shots if s.startswith(("overview-", "live-", "login-", "sellers-", "top-", "heatmap-"))]) >= 36
+    )
 
 
 def test_the_chinese_font_the_stylesheet_names_is_installed() -> None:

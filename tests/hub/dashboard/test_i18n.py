@@ -71,6 +71,7 @@ def test_every_page_shows_no_english_ui_text(world: World, language: str) -> Non
     pages = ["/login"]
     sign_in(client, world.emails[("t1", Role.ANALYST, "")])
     pages += ["/", "/live", "/?period=today", "/fragments/overview", "/fragments/feed", "/no-such-page"]
+    pages += ["/sellers?period=30d", "/sellers?by=brand&order=margin", "/top?period=30d", "/heatmap?period=30d"]
     for path in pages:
         response = client.get(path)
         assert f'lang="{language}"' in response.text or path.startswith("/fragments"), path

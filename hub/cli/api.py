@@ -29,7 +29,9 @@ __all__ = ["add_arguments", "add_user", "serve_command"]
 
 def add_arguments(sub: Any) -> None:
     """Add ``serve`` and ``add-user`` to the hub's command line (``sub`` is its subparsers object)."""
-    serve = sub.add_parser("serve", help="run the HTTP API (OpenAPI document at /openapi.json)")
+    serve = sub.add_parser(
+        "serve", help="run the HTTP API and the dashboard (dashboard at /, OpenAPI at /openapi.json)"
+    )
     serve.add_argument("--host", default=os.environ.get("MOSTRADOR_API_HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("MOSTRADOR_API_PORT", "8080")))
     serve.add_argument("--no-migrate", action="store_true", help="do not upgrade the schema at start")
@@ -89,7 +91,7 @@ def serve_command(engine: sa.Engine, args: argparse.Namespace) -> int:
 
     if not args.no_migrate:
         db.migrate(engine)
-    log.info("API on http://%s:%d (OpenAPI at /openapi.json, pages at /docs)", args.host, args.port)
+    log.info("API and dashboard on http://%s:%d (dashboard at /, OpenAPI at /openapi.json)", args.host, args.port)
     broker = None
     if args.mqtt_host:
         broker = BrokerSettings(args.mqtt_host, args.mqtt_port, args.mqtt_user, password(args))

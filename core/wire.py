@@ -449,6 +449,8 @@ class CustomerFields(_Model):
     wechat_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     whatsapp_e164: Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$")] | None = None
     sticker: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    postal_code: Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z -]{0,14}[0-9A-Za-z]$")] | None = None
+    occupation: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     marketing_consent: Consent | None = None
     fingerprint_consent: Consent | None = None
 

@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 from . import errors
 from .accounts import Authenticator
 from .routers import (
+    analytics,
     auth,
     customers,
     events,
@@ -35,6 +36,7 @@ ROUTERS = (
     customers.router,
     promotions.router,
     network.router,
+    analytics.router,
     segments.router,
     insights.router,
     manufacturers.router,
@@ -42,7 +44,7 @@ ROUTERS = (
 """Every router of the API, in the order they are mounted."""
 DESCRIPTION = """\
 The distributor's hub: sales, business events, counter boxes, the points ledger, customers, promotions,
-stores, the catalogue and stock, and the tenant's users.
+stores, the catalogue and stock, the tenant's users, and the analytics (`/analytics/...`, JSON or CSV).
 
 Log in with `POST /auth/login` and send the token as `Authorization: Bearer <token>`. Everything is scoped
 to the caller's tenant; a retailer sees only its own stores and customers; a technician only its assigned boxes; a

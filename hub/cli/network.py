@@ -1,5 +1,7 @@
-"""``network``: the distributor's tenants, stores and boxes (:mod:`hub.network`), and ``network publish``,
-which sends each box its settings, catalogue and stock rules (:class:`hub.publishing.Publisher`).
+"""``network``: the distributor's tenants, distribution centres, stores and boxes (:mod:`hub.network`), the
+catalogue's manufacturers and brands (:mod:`hub.catalogue.brands`), postal areas (a member's zone), and
+``network publish``, which sends each box its settings, catalogue and stock rules
+(:class:`hub.publishing.Publisher`).
 
 Every action prints what it did as JSON. Exit status: 0 done, 1 broker or database failure, 2 bad input.
 """
@@ -16,8 +18,21 @@ import sqlalchemy as sa
 
 from core.errors import InvalidInput
 from hub import db
+from hub.catalogue import brands
 from hub.cli.options import add_broker_arguments, password
-from hub.network.registry import LANGUAGES, Store, add_device, add_store, add_tenant, devices, get_tenant, stores
+from hub.network.registry import (
+    LANGUAGES,
+    Store,
+    add_dc,
+    add_device,
+    add_postal_area,
+    add_store,
+    add_tenant,
+    devices,
+    distribution_centres,
+    get_tenant,
+    stores,
+)
 from hub.publishing.retained import PublishError
 from hub.publishing.snapshots import Publisher, connect_broker
 
@@ -53,6 +68,32 @@ def add_arguments(sub: Any) -> None:
     st.add_argument("--offline-allowance-points", type=int, default=0)
     st.add_argument("--wallets", action="store_true", help="accept WeChat Pay / Alipay codes")
     st.add_argument("--warehouse", help="code of the ERP warehouse serving the store")
+    st.add_argument("--country", help="ISO 3166-1 alpha-2 code, e.g. MX")
+    st.add_argument("--region", default="", help="state or province, e.g. Jalisco")
+    st.add_argument("--municipality")
+    st.add_argument("--postal-code")
+    st.add_argument("--latitude", type=float, help="decimal degrees, -90 to 90")
+    st.add_argument("--longitude", type=float, help="decimal degrees, -180 to 180")
+    st.add_argument("--dc", help="the distribution centre that supplies the store (see add-dc)")
+    dc = actions.add_parser("add-dc", help="create or update a distribution centre")
+    dc.add_argument("--tenant", required=True)
+    dc.add_argument("--dc", required=True)
+    dc.add_argument("--name", required=True)
+    dc.add_argument("--region", required=True, help="the region it is in")
+    mf = actions.add_parser("add-manufacturer", help="create or rename a manufacturer")
+    mf.add_argument("--tenant", required=True)
+    mf.add_argument("--manufacturer", required=True)
+    mf.add_argument("--name", required=True)
+    br = actions.add_parser("add-brand", help="create or update a brand and its manufacturer")
+    br.add_argument("--tenant", required=True)
+    br.add_argument("--brand", required=True, help="as the items name it")
+    br.add_argument("--name", required=True)
+    br.add_argument("--manufacturer", help="the manufacturer that owns it (see add-manufacturer)")
+    pa = actions.add_parser("add-postal-area", help="say which region a postal code is in")
+    pa.add_argument("--tenant", required=True)
+    pa.add_argument("--postal-code", required=True)
+    pa.add_argument("--region", required=True)
+    pa.add_argument("--municipality")
     dev = actions.add_parser("add-device", help="put a box in a store")
     dev.add_argument("--tenant", required=True)
     dev.add_argument("--device", required=True)
@@ -105,10 +146,28 @@ def run_cli(engine: sa.Engine, args: argparse.Namespace) -> int:
                             offline_allowance_points=args.offline_allowance_points,
                             wallets_enabled=args.wallets,
                             warehouse=args.warehouse,
+                            country=args.country.upper() if args.country else None,
+                            region=args.region,
+                            municipality=args.municipality,
+                            postal_code=args.postal_code,
+                            latitude=args.latitude,
+                            longitude=args.longitude,
+                            dc=args.dc,
                         ),
                         retailer_name=args.retailer_name,
                     )
                 )
+            elif args.action == "add-dc":
+                result = asdict(add_dc(conn, args.tenant, args.dc, args.name, args.region))
+            elif args.action == "add-manufacturer":
+                result = asdict(brands.add_manufacturer(conn, args.tenant, args.manufacturer, args.name))
+            elif args.action == "add-brand":
+                result = asdict(
+                    brands.add_brand(conn, args.tenant, args.brand, args.name, manufacturer=args.manufacturer)
+                )
+            elif args.action == "add-postal-area":
+                add_postal_area(conn, args.tenant, args.postal_code, args.region, municipality=args.municipality)
+                result = {"tenant": args.tenant, "postal_code": args.postal_code, "region": args.region}
             elif args.action == "add-device":
                 if (args.loyalty_first is None) != (args.loyalty_last is None):
                     raise InvalidInput("--loyalty-first", "give both --loyalty-first and --loyalty-last, or neither")
@@ -117,6 +176,9 @@ def run_cli(engine: sa.Engine, args: argparse.Namespace) -> int:
             else:
                 get_tenant(conn, args.tenant)
                 result = {
+                    "distribution_centres": [asdict(d) for d in distribution_centres(conn, args.tenant)],
+                    "manufacturers": [asdict(m) for m in brands.manufacturers(conn, args.tenant)],
+                    "brands": [asdict(b) for b in brands.brands(conn, args.tenant)],
                     "stores": [asdict(s) for s in stores(conn, args.tenant)],
                     "devices": [asdict(d) for d in devices(conn, args.tenant)],
                 }

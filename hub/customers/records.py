@@ -32,7 +32,17 @@ __all__ = [
     "resolve",
 ]
 
-_PERSONAL: Final = ("name", "phone_e164", "sticker", "gender", "birth_date", "wechat_id", "whatsapp_e164")
+_PERSONAL: Final = (
+    "name",
+    "phone_e164",
+    "sticker",
+    "gender",
+    "birth_date",
+    "wechat_id",
+    "whatsapp_e164",
+    "postal_code",
+    "occupation",
+)
 
 
 class UnknownCustomer(InvalidInput, HubError):
@@ -62,6 +72,8 @@ class CustomerView:
     birth_date: date | None
     wechat_id: str | None
     whatsapp_e164: str | None
+    postal_code: str | None
+    occupation: str | None
     enrolled_on: date | None
     enrolled_store: str | None
     enrolled_device: str | None
@@ -135,6 +147,8 @@ def get_customer(conn: Connection, tenant: str, loyalty_id: str) -> CustomerView
         birth_date=r.birth_date,
         wechat_id=r.wechat_id,
         whatsapp_e164=r.whatsapp_e164,
+        postal_code=r.postal_code,
+        occupation=r.occupation,
         enrolled_on=r.enrolled_on,
         enrolled_store=r.enrolled_store,
         enrolled_device=r.enrolled_device,

@@ -141,6 +141,10 @@ class ERPProduct:
     active: bool
     erp_id: str
     """The ERP's own identifier (Tryton: the product.product id), for messages and links."""
+    manufacturer: str | None = None
+    """The manufacturer's id when the ERP records one. Tryton's product, stock and purchase modules have no
+    manufacturer field, so its connector leaves this None and the hub keeps what the file import or
+    ``network add-brand`` says (docs/erp.md)."""
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ Formats, chosen by the file's extension: ``.csv`` (UTF-8, a header row, comma se
 object per line) and ``.json`` (one array of objects). CSV and JSON Lines are read a row at a time; a ``.json``
 array is read whole, which the file size bound keeps small. Columns (see docs/erp.md for an example):
 
-* products: ``sku, name, category, tax_category, price, cost, barcodes, distributor`` and optional ``active``.
+* products: ``sku, name, category, tax_category, price, cost, barcodes, distributor`` and optional ``active``,
+  ``brand`` and ``manufacturer`` (ids of at most :data:`MAX_CODE` characters; empty: keep what the hub has).
   ``price`` and ``cost`` are decimal text in major units with a dot (``18.50``), converted exactly to minor
   units of the import's currency; ``cost`` may be empty. ``barcodes`` are GTINs (8 to 14 digits with a valid
   check digit) separated by spaces or ``|`` in CSV, a list in JSON.
@@ -55,6 +56,8 @@ ERRORS_MAX: Final = 10_000
 """Row errors kept; past it the import stops (the file is probably of another kind or format)."""
 MAX_BARCODES: Final = 20
 MAX_TEXT: Final = 200
+MAX_CODE: Final = 64
+"""Longest brand or manufacturer id accepted (the catalogue's bound)."""
 """Longest name, category, distributor or sku accepted."""
 MAX_ON_HAND: Final = 10**9
 
@@ -73,7 +76,7 @@ _COLUMNS: Final[Mapping[ImportKind, tuple[tuple[str, ...], tuple[str, ...]]]] = 
     # (required, optional)
     ImportKind.PRODUCTS: (
         ("sku", "name", "category", "tax_category", "price", "cost", "barcodes", "distributor"),
-        ("active",),
+        ("active", "brand", "manufacturer"),
     ),
     ImportKind.STOCK: (("sku", "warehouse", "on_hand"), ()),
 }
@@ -105,6 +108,8 @@ class ImportedProduct:
     barcodes: tuple[str, ...]
     distributor: str
     active: bool
+    brand: str | None = None
+    manufacturer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -374,7 +379,16 @@ def _product(raw: Mapping[str, Any], row: int, currency: str) -> ImportedProduct
         barcodes=_barcodes(raw),
         distributor=_text(raw, "distributor"),
         active=_flag(raw, "active"),
+        brand=_code(raw, "brand"),
+        manufacturer=_code(raw, "manufacturer"),
     )
+
+
+def _code(raw: Mapping[str, Any], field: str) -> str | None:
+    value = _text(raw, field, required=False)
+    if len(value) > MAX_CODE:
+        raise _RowInvalid(field, f"is longer than {MAX_CODE} characters")
+    return value or None
 
 
 def _stock(raw: Mapping[str, Any], row: int) -> ImportedStock:

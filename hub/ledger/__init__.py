@@ -40,80 +40,9 @@ reports are imported as :mod:`hub.ledger.reports`. This package may import :mod:
 foundation (:mod:`hub.db`, :mod:`hub.errors`) only: every other domain posts through it.
 """
 
-from hub.ledger.engine import (
-    apply_transfers,
-    balance,
-    expire_lots,
-    get_program,
-    open_accounts,
-    register_program,
-    sale_accounts,
-    sale_transfers,
-    set_floor,
-)
-from hub.ledger.locks import (
-    POSTINGS_LOCK_CLASS,
-    TRANSACTION_ROLLBACK_CLASS,
-    lock_tenants,
-    transient,
-)
-from hub.ledger.model import (
-    BATCH_MAX,
-    DISTRIBUTOR,
-    EXPIRY_BATCH_MAX,
-    LEDGER_NAMESPACE,
-    AccountFlag,
-    AccountSpec,
-    Balance,
-    Code,
-    Kind,
-    LedgerError,
-    LedgerProgram,
-    State,
-    Status,
-    Transfer,
-    TransferFlag,
-    TransferResult,
-    UnknownProgram,
-    account_id,
-    add_months,
-    as_utc,
-    derived_id,
-)
+from hub.ledger import engine, locks, model
+from hub.ledger.engine import *  # noqa: F403  (the package's interface is its modules' __all__)
+from hub.ledger.locks import *  # noqa: F403
+from hub.ledger.model import *  # noqa: F403
 
-__all__ = [
-    "BATCH_MAX",
-    "DISTRIBUTOR",
-    "EXPIRY_BATCH_MAX",
-    "LEDGER_NAMESPACE",
-    "POSTINGS_LOCK_CLASS",
-    "TRANSACTION_ROLLBACK_CLASS",
-    "AccountFlag",
-    "AccountSpec",
-    "Balance",
-    "Code",
-    "Kind",
-    "LedgerError",
-    "LedgerProgram",
-    "State",
-    "Status",
-    "Transfer",
-    "TransferFlag",
-    "TransferResult",
-    "UnknownProgram",
-    "account_id",
-    "add_months",
-    "apply_transfers",
-    "as_utc",
-    "balance",
-    "derived_id",
-    "expire_lots",
-    "get_program",
-    "lock_tenants",
-    "open_accounts",
-    "register_program",
-    "sale_accounts",
-    "sale_transfers",
-    "set_floor",
-    "transient",
-]
+__all__ = model.__all__ + engine.__all__ + locks.__all__

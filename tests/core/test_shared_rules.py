@@ -20,10 +20,11 @@ from edge_agent import context as box_context
 from edge_agent import customers as box_customers
 from edge_agent.checkout import Checkout
 from edge_agent.customers import CachedCustomer, NotConfigured
-from hub import customers as hub_customers
 from hub import db
 from hub import network as hub_network
-from hub.ingest import postings
+from hub.customers import snapshot as hub_snapshot
+from hub.ingest import batch as hub_batch
+from hub.ingest import sales as hub_sales
 from hub.programs import points as program_points
 from hub.programs import tiers
 from tests.edge_agent.conftest import (  # noqa: F401  (fixtures this module uses)
@@ -120,11 +121,11 @@ def test_a_device_id_without_a_box_number_implies_no_block_on_either_side() -> N
 def test_the_box_and_the_hub_build_baskets_and_customers_with_core() -> None:
     # What each side's module calls, looked up in the module as its code finds them.
     assert vars(box_checkout)["sale_basket"] is from_sale.sale_basket
-    assert vars(postings)["sale_basket"] is from_sale.sale_basket
+    assert vars(hub_sales)["sale_basket"] is from_sale.sale_basket
     assert vars(box_customers)["sale_customer"] is from_sale.sale_customer
-    assert vars(postings)["sale_customer"] is from_sale.sale_customer
-    assert vars(hub_customers)["held_tier_values"] is from_sale.held_tier_values
-    assert vars(postings)["held_tier_values"] is from_sale.held_tier_values
+    assert vars(hub_batch)["sale_customer"] is from_sale.sale_customer
+    assert vars(hub_snapshot)["held_tier_values"] is from_sale.held_tier_values
+    assert vars(hub_batch)["held_tier_values"] is from_sale.held_tier_values
 
 
 def _comparable(basket: Any) -> list[dict[str, Any]]:

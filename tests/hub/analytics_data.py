@@ -16,9 +16,13 @@ Sales (local time):
 from __future__ import annotations
 
 import itertools
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from core import identity, wire
@@ -163,3 +167,20 @@ def load_all(engine: sa.Engine) -> None:
         ingest(engine, item)
     with db.writing(engine) as conn:
         facts.load_facts(conn, TENANT, now=REFUND_AT)
+
+
+@contextmanager
+def loaded_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
+    """A migrated database with :func:`load_all` done, on ``request.param`` (sqlite or postgresql): for a
+    module-scoped fixture shared by tests that only read."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('analytics') / 'hub.sqlite3'}"
+    else:
+        url = request.getfixturevalue("pg_server").create_database(f"analytics_{uuid.uuid4().hex[:12]}")
+    engine = db.make_engine(url)
+    db.migrate(engine)
+    load_all(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()

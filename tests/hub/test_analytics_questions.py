@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
@@ -12,12 +11,11 @@ import pytest
 import sqlalchemy as sa
 
 from core.errors import InvalidInput
-from devkit.services import PostgresServer
 from hub import db
 from hub.analytics import facts, filters, questions
 from hub.analytics.filters import Filter
 from hub.ingest.worker import Incoming
-from tests.hub.analytics_data import ANA, SALE_1_AT, TENANT, ingest, line, load_all, message, sale
+from tests.hub.analytics_data import ANA, SALE_1_AT, TENANT, ingest, line, loaded_engine, message, sale
 
 MARCH: dict[str, Any] = {"preset": "custom", "date_from": date(2026, 3, 1), "date_to": date(2026, 3, 31)}
 NOW = datetime(2026, 4, 20, 12, 0, tzinfo=UTC)
@@ -36,19 +34,9 @@ EXTRA = [
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def loaded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
     """The fixed dataset, loaded once per backend for the tests that only read it."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('analytics') / 'hub.sqlite3'}"
-    else:
-        server: PostgresServer = request.getfixturevalue("pg_server")
-        url = server.create_database(f"analytics_{uuid.uuid4().hex[:12]}")
-    engine = db.make_engine(url)
-    db.migrate(engine)
-    load_all(engine)
-    load(engine, *EXTRA)
-    try:
+    with loaded_engine(request, tmp_path_factory) as engine:
+        load(engine, *EXTRA)
         yield engine
-    finally:
-        engine.dispose()
 
 
 def flt(conn: sa.Connection, now: datetime = NOW, **kwargs: Any) -> Filter:

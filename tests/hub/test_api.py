@@ -593,6 +593,15 @@ ENDPOINTS = [
     Endpoint("DELETE", "/manufacturers/{manufacturer}/grants/{brand}", frozenset({A}), prepare=_fresh_grant),
     Endpoint("GET", "/manufacturers/me/sell-out", frozenset({M})),
     Endpoint("GET", "/manufacturers/{manufacturer}/sell-out", frozenset({A, N})),
+    # analytics
+    Endpoint("GET", "/analytics/activity", frozenset({A, N, R})),
+    Endpoint("GET", "/analytics/feed", frozenset({A, N, R})),
+    Endpoint("GET", "/analytics/best-sellers", frozenset({A, N, R})),
+    Endpoint("GET", "/analytics/seasons", frozenset({A, N, R})),
+    Endpoint("GET", "/analytics/top-retailers", frozenset({A, N, R})),
+    Endpoint("GET", "/analytics/top-members", frozenset({A, N, R})),
+    Endpoint("GET", "/analytics/top-trend", frozenset({A, N, R})),
+    Endpoint("GET", "/analytics/heatmap", frozenset({A, N, R})),
 ]
 PUBLIC = {"POST /auth/login"}
 

@@ -191,3 +191,26 @@ def test_json_of_a_loaded_item_matches_the_wire_schema(acme: sa.Engine) -> None:
     parsed = wire.decode_config_body("catalogue", json.dumps(body).encode())
     assert isinstance(parsed, wire.CatalogueBody)
     assert parsed.items[0].measure_per_unit_milli == 600
+
+
+def test_the_file_import_takes_brand_and_manufacturer_and_an_empty_one_keeps_the_hubs(
+    acme: sa.Engine, tmp_path: Path
+) -> None:
+    from hub.erp.importer import ImportKind, import_file
+
+    header = "sku,name,category,tax_category,price,cost,barcodes,distributor,brand,manufacturer\n"
+    first = tmp_path / "first.csv"
+    first.write_text(header + "REF-COLA-600,Cola 600 ml,refrescos,standard,18.50,13.20,,dist-b,cola-norte,bebidas-mx\n")
+    again = tmp_path / "again.csv"
+    again.write_text(header + "REF-COLA-600,Cola 600 ml,refrescos,standard,19.00,13.20,,dist-b,,\n")
+    too_long = tmp_path / "long.csv"
+    too_long.write_text(header + f"X-1,X,refrescos,standard,1.00,,,dist-b,{'b' * 65},\n")
+    for path in (first, again):
+        with acme.begin() as conn:
+            catalogue.load_import(conn, "acme", import_file(path, ImportKind.PRODUCTS, currency="MXN"), now=NOW)
+        with acme.connect() as conn:
+            (item,) = catalogue.items(conn, "acme")
+        assert (item.brand, item.manufacturer) == ("cola-norte", "bebidas-mx")
+    assert item.unit_price_minor == 1900
+    refused = import_file(too_long, ImportKind.PRODUCTS, currency="MXN")
+    assert [(e.row, e.field) for e in refused.errors] == [(2, "brand")]

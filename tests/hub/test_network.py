@@ -159,3 +159,43 @@ def test_the_command_line_adds_a_tenant_a_store_and_a_box(tmp_path: Path, capsys
     listed = json.loads(out)
     assert [(d["device"], d["store"], d["loyalty_first"]) for d in listed["devices"]] == [("box-4", "t1", 40_000)]
     assert run("add-device", "--tenant", "acme", "--device", "box-5", "--store", "nowhere")[0] == 2
+
+
+def test_the_command_line_places_stores_and_names_centres_brands_and_manufacturers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'hub.sqlite3'}"
+
+    def run(*argv: str) -> tuple[int, str]:
+        code = hub_main(["--db", url, "network", *argv])
+        return code, capsys.readouterr().out
+
+    assert run("add-tenant", "--tenant", "acme", "--name", "Acme", "--loyalty-prefix", "481")[0] == 0
+    assert (
+        run("add-dc", "--tenant", "acme", "--dc", "dc-gdl", "--name", "CEDIS Guadalajara", "--region", "Jalisco")[0]
+        == 0
+    )
+    store = (
+        "add-store", "--tenant", "acme", "--store", "t1", "--retailer", "r1", "--name", "Tienda 1",
+        "--timezone", "America/Mexico_City", "--jurisdiction", "mx-general", "--country", "mx", "--region", "Jalisco",
+        "--municipality", "Zapopan", "--postal-code", "45010", "--latitude", "20.72", "--longitude", "-103.39",
+    )  # fmt: skip
+    code, out = run(*store, "--dc", "dc-gdl")
+    placed = json.loads(out)
+    assert code == 0
+    assert (placed["country"], placed["region"], placed["postal_code"], placed["latitude"], placed["dc"]) == (
+        "MX", "Jalisco", "45010", 20.72, "dc-gdl",
+    )  # fmt: skip
+    assert run(*store, "--dc", "dc-nowhere")[0] == 2
+    assert run(*store[:-4], "--latitude", "91", "--longitude", "0")[0] == 2
+    assert run("add-manufacturer", "--tenant", "acme", "--manufacturer", "granos", "--name", "Granos SA")[0] == 0
+    assert (
+        run("add-brand", "--tenant", "acme", "--brand", "verde", "--name", "Verde", "--manufacturer", "granos")[0] == 0
+    )
+    assert run("add-brand", "--tenant", "acme", "--brand", "x", "--name", "X", "--manufacturer", "nobody")[0] == 2
+    assert run("add-postal-area", "--tenant", "acme", "--postal-code", "45010", "--region", "Jalisco")[0] == 0
+    code, out = run("list", "--tenant", "acme")
+    listed = json.loads(out)
+    assert [(b["brand"], b["manufacturer"]) for b in listed["brands"]] == [("verde", "granos")]
+    assert [(d["dc"], d["region"]) for d in listed["distribution_centres"]] == [("dc-gdl", "Jalisco")]
+    assert listed["stores"][0]["municipality"] == "Zapopan"

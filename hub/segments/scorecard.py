@@ -134,7 +134,7 @@ def _visits(tenant: str, party: Party, date_from: date, date_to: date) -> sa.Sel
         .select_from(po.join(st, sa.and_(st.c.tenant == po.c.tenant, st.c.store == po.c.store)))
         .where(
             po.c.tenant == tenant,
-            po.c.state != "refused",
+            po.c.state != "rejected",
             po.c.created_at >= _utc_start(date_from),
             po.c.created_at < _utc_start(date_to + timedelta(days=1)),
         )
@@ -353,7 +353,7 @@ def seasons(
             .select_from(po.join(st, sa.and_(st.c.tenant == po.c.tenant, st.c.store == po.c.store)))
             .where(
                 po.c.tenant == tenant,
-                po.c.state != "refused",
+                po.c.state != "rejected",
                 po.c.created_at >= _utc_start(date_from),
                 po.c.created_at < _utc_start(date_to + timedelta(days=1)),
             )

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 import warnings
 from collections.abc import Iterator
 from datetime import date
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 import sqlalchemy as sa
@@ -31,7 +32,13 @@ from tests.hub import analytics_data as ad
 from tests.hub import segments_data as sd
 from tests.hub.segments_data import ANA, BEA, CARLOS, DORA, NOW, TENANT
 
-MARCH = {"date_from": date(2026, 3, 1), "date_to": date(2026, 3, 31)}
+
+class Period(TypedDict):
+    date_from: date
+    date_to: date
+
+
+MARCH: Period = {"date_from": date(2026, 3, 1), "date_to": date(2026, 3, 31)}
 PASSWORD = "correct horse battery"
 
 
@@ -116,7 +123,7 @@ def test_returns_for_members_and_retailers(engine: sa.Engine) -> None:
                 sa.insert(db.purchase_order).values(
                     tenant=TENANT,
                     reference=f"po-{n}",
-                    event_id=sd.uuid.uuid4(),
+                    event_id=uuid.uuid4(),
                     store=store,
                     supplier="acme",
                     lines=[],

@@ -28,6 +28,7 @@ from hub.api import ApiSettings, create_app
 from hub.api.accounts import Role, create_user, issue_token
 from hub.segments import baskets, levels, scorecard
 from hub.segments import manufacturers as mf
+from hub.segments import saved as sg
 from tests.hub import analytics_data as ad
 from tests.hub import segments_data as sd
 from tests.hub.segments_data import ANA, BEA, CARLOS, DORA, NOW, TENANT
@@ -173,6 +174,20 @@ def test_the_season_of_most_returns_and_cross_selling_per_store(engine: sa.Engin
         ("store-b", 3, 6, 2.0),
         ("store-a", 6, 9, 1.5),
     ]
+
+
+def test_the_state_with_the_lowest_average_monthly_purchase(engine: sa.Engine) -> None:
+    with sd.rolled_back(engine) as conn:
+        zones = scorecard.zone_monthly_purchase(conn, TENANT, date_from=date(2026, 1, 1), date_to=date(2026, 3, 31))
+        lowest = zones[0].zone
+        # ... and a segment aimed at its members.
+        members = set(conn.execute(sg.matching(conn, TENANT, {"kind": "zone", "regions": [lowest]}, now=NOW)).scalars())
+    # Nuevo León: ANA 20.00 (Feb) and 165.00 (Mar), BEA 65.00 (Mar), DORA 15.00 (Jan): 265.00 over 4 member-months.
+    assert [(z.zone, z.members, z.member_months, z.amount_minor, z.average_minor) for z in zones] == [
+        ("Nuevo León", 3, 4, 26_500, 6_625),
+        ("Jalisco", 1, 1, 120_000, 120_000),
+    ]
+    assert members == {ANA, BEA, DORA, sd.EVA}
 
 
 # --- levels ---------------------------------------------------------------------------------------------------

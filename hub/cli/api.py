@@ -2,7 +2,8 @@
 
 ``python -m hub --db URL serve --host H --port P`` runs the API with uvicorn;
 ``python -m hub --db URL add-user --tenant T --email E --role R [--retailer ID] [--manufacturer ID]
-[--device ID ...]`` adds a user, asking for its password on the terminal (twice, not echoed; never from an option or standard input).
+[--device ID ...]`` adds a user, asking for its password on the terminal (twice, not echoed; never from an
+option or standard input).
 """
 
 from __future__ import annotations

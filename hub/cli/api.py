@@ -1,8 +1,9 @@
 """``serve`` and ``add-user``, the API's commands.
 
 ``python -m hub --db URL serve --host H --port P`` runs the API with uvicorn;
-``python -m hub --db URL add-user --tenant T --email E --role R [--retailer ID] [--device ID ...]`` adds a
-user, asking for its password on the terminal (twice, not echoed; never from an option or standard input).
+``python -m hub --db URL add-user --tenant T --email E --role R [--retailer ID] [--manufacturer ID]
+[--device ID ...]`` adds a user, asking for its password on the terminal (twice, not echoed; never from an
+option or standard input).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def add_arguments(sub: Any) -> None:
     user.add_argument("--email", required=True)
     user.add_argument("--role", required=True, choices=[r.value for r in Role])
     user.add_argument("--retailer", help="the retailer id a retailer user acts for")
+    user.add_argument("--manufacturer", help="the manufacturer id a manufacturer user acts for")
     user.add_argument("--device", action="append", default=[], help="a device a technician looks after (repeat)")
     user.set_defaults(run=add_user)
 
@@ -74,6 +76,7 @@ def add_user(engine: sa.Engine, args: argparse.Namespace, ask: Callable[[str], s
                 password=password,
                 role=Role(args.role),
                 retailer=args.retailer,
+                manufacturer=args.manufacturer,
                 devices=args.device,
             )
     except InvalidInput as exc:

@@ -13,7 +13,9 @@ distributor's customers: a visit is a purchase order placed for one of their sto
   loyal members' most common gender, age band and zone: a list for a campaign (with marketing consent);
 * :func:`seasons`: returns (visits after a party's first of the period) by month and by quarter, the
   quarter with most first;
-* :func:`cross_selling`: distinct categories per ticket, per store, the best store first.
+* :func:`cross_selling`: distinct categories per ticket, per store, the best store first;
+* :func:`zone_monthly_purchase`: per member zone, the average purchase per member and month (the state with
+  the lowest first), to aim a campaign at the members of that zone.
 
 Ratios are rounded to 6 decimal places; counts are exact. Lists are bounded (:data:`MAX_LIST`).
 """
@@ -41,11 +43,13 @@ __all__ = [
     "ProfileRow",
     "Returns",
     "StoreCrossSelling",
+    "ZoneMonthly",
     "cross_selling",
     "lapsed_lookalikes",
     "loyal_profile",
     "returns",
     "seasons",
+    "zone_monthly_purchase",
 ]
 
 MAX_LIST: Final = 10_000
@@ -134,7 +138,7 @@ def _visits(tenant: str, party: Party, date_from: date, date_to: date) -> sa.Sel
         .select_from(po.join(st, sa.and_(st.c.tenant == po.c.tenant, st.c.store == po.c.store)))
         .where(
             po.c.tenant == tenant,
-            po.c.state != "refused",
+            po.c.state != "rejected",
             po.c.created_at >= _utc_start(date_from),
             po.c.created_at < _utc_start(date_to + timedelta(days=1)),
         )
@@ -353,7 +357,7 @@ def seasons(
             .select_from(po.join(st, sa.and_(st.c.tenant == po.c.tenant, st.c.store == po.c.store)))
             .where(
                 po.c.tenant == tenant,
-                po.c.state != "refused",
+                po.c.state != "rejected",
                 po.c.created_at >= _utc_start(date_from),
                 po.c.created_at < _utc_start(date_to + timedelta(days=1)),
             )
@@ -446,3 +450,45 @@ def cross_selling(
         return -1 if left > right else 1 if left < right else (-1 if x.store < y.store else 1)
 
     return sorted(out, key=cmp_to_key(better))
+
+
+# --- the average monthly purchase per zone ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneMonthly:
+    """A zone's members' purchases: ``amount_minor`` over ``member_months`` (a member's month with a ticket),
+    ``average_minor`` rounded down."""
+
+    zone: str
+    members: int
+    member_months: int
+    amount_minor: int
+    average_minor: int
+
+
+def zone_monthly_purchase(conn: Connection, tenant: str, *, date_from: date, date_to: date) -> list[ZoneMonthly]:
+    """Per member zone, the average net purchase per member and month over the months of the period (the
+    months whose first day is in it, and the first month), lowest first."""
+    _check_period(date_from, date_to)
+    mm = db.analytics_member_month
+    joined, zone = member_zone()
+    c = db.customer
+    rows = conn.execute(
+        sa.select(
+            zone.label("zone"),
+            sa.func.count(sa.distinct(mm.c.customer)),
+            sa.func.count(),
+            sa.func.sum(mm.c.amount_minor),
+        )
+        .select_from(joined.join(mm, sa.and_(mm.c.tenant == c.c.tenant, mm.c.customer == c.c.loyalty_id)))
+        .where(
+            c.c.tenant == tenant,
+            mm.c.month >= date_from.replace(day=1),
+            mm.c.month <= date_to,
+            mm.c.tickets > 0,
+        )
+        .group_by(zone)
+    ).all()
+    out = [ZoneMonthly(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[3]) // int(r[2])) for r in rows]
+    return sorted(out, key=lambda z: (z.average_minor, z.zone))

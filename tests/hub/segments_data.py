@@ -17,20 +17,27 @@ Members (gender, born, enrolment store):
 * DORA (female, 1991-02-02, store-a): D1 2026-01-10 1 soda = 15.00 at store-a; nothing since (lapsed).
 * EVA (female, 1989-11-30, store-a): no ticket; points 2,500 earned, never redeemed.
 
-And one walk-in ticket, W1 03-26 at store-b: 1 soda + 1 chips = 25.00.
+And two walk-in tickets at store-b: W1 03-26, 1 soda + 1 chips = 25.00; W2 03-27, 1 arroz + 1 soda + 1 chips =
+45.00.
 
 February: ANA had one ticket (F1 02-14, 1 arroz = 20.00) so she moves between months in the levels.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from core import identity
+from devkit.services import PostgresServer
 from hub import catalogue, db
 from hub import ledger as lg
 from hub.analytics import facts
@@ -65,6 +72,7 @@ TICKETS: list[tuple[str, str, str | None, date, list[tuple[str, int, int]]]] = [
     ("C1", "store-b", CARLOS, date(2026, 3, 25), [("arroz", 60, 2000)]),
     ("D1", "store-a", DORA, date(2026, 1, 10), [("soda", 1, 1500)]),
     ("W1", "store-b", None, date(2026, 3, 26), [("soda", 1, 1500), ("chips", 1, 1000)]),
+    ("W2", "store-b", None, date(2026, 3, 27), [("arroz", 1, 2000), ("soda", 1, 1500), ("chips", 1, 1000)]),
 ]
 
 
@@ -154,3 +162,34 @@ def load(engine: sa.Engine) -> None:
     with db.writing(engine) as conn:
         while facts.load_facts(conn, TENANT, now=NOW).more:
             pass
+
+
+_db_names = itertools.count(1)
+
+
+def loaded_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
+    """A module's database with :func:`load` done once (``request.param``: sqlite or postgresql). Tests that
+    write do it in :func:`rolled_back`, so the data stays as the docstring says for every test."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('segments') / 'hub.sqlite3'}"
+    else:
+        server: PostgresServer = request.getfixturevalue("pg_server")
+        url = server.create_database(f"segments_{os.getpid()}_{next(_db_names)}")
+    engine = db.make_engine(url)
+    db.migrate(engine)
+    load(engine)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def rolled_back(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection whose writes are all rolled back at the end."""
+    with engine.connect() as conn:
+        tx = conn.begin()
+        try:
+            yield conn
+        finally:
+            tx.rollback()

@@ -579,6 +579,7 @@ ENDPOINTS = [
     Endpoint("GET", "/analytics/scorecard/lapsed-lookalikes", frozenset({A, N})),
     Endpoint("GET", "/analytics/scorecard/seasons", frozenset({A, N})),
     Endpoint("GET", "/analytics/scorecard/cross-selling", frozenset({A, N, R})),
+    Endpoint("GET", "/analytics/scorecard/zones", frozenset({A, N})),
     Endpoint("GET", "/analytics/levels", frozenset({A, N})),
     Endpoint("GET", "/analytics/levels/scheme", frozenset({A, N})),
     Endpoint(

@@ -198,6 +198,22 @@ def cross_selling(
     return rows_response(format, body, "stores", columns, "cross-selling")
 
 
+@router.get(
+    "/scorecard/zones", summary="Average purchase per member and month by zone, the lowest first", responses=CSV
+)
+def zones(
+    scope: Reader,
+    date_from: DateFrom = None,
+    date_to: DateTo = None,
+    format: FormatQ = Format.JSON,
+) -> Response:
+    start, end = _period(scope, date_from, date_to)
+    found = scorecard.zone_monthly_purchase(scope.conn, scope.tenant, date_from=start, date_to=end)
+    body = {"date_from": start.isoformat(), "date_to": end.isoformat(), "zones": [asdict(z) for z in found]}
+    columns = ["zone", "members", "member_months", "amount_minor", "average_minor"]
+    return rows_response(format, body, "zones", columns, "zones")
+
+
 class SchemeIn(BaseModel):
     """Level 1 up to ``level1_max`` transactions a month, level 2 up to ``level2_max``, level 3 above
     ``level3_over``; in between, level 2."""

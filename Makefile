@@ -18,9 +18,14 @@ export DEMO_SECONDS PG_BIN
 SYSTEM_NEEDS := /usr/sbin/mosquitto:mosquitto $(PG_BIN)/postgres:postgresql-15 \
 	/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc:fonts-wqy-zenhei \
 	/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core \
-	/usr/bin/chromium:chromium /usr/bin/chromedriver:chromium-driver /usr/bin/faketime:faketime
+	/usr/bin/chromium:chromium /usr/bin/chromedriver:chromium-driver /usr/bin/faketime:faketime \
+	/usr/bin/npm:npm
+# The dashboard's front-end packages (npm, pinned by package-lock.json), copied where the hub serves them.
+VENDOR := hub/dashboard/static/vendor
+NODE_STAMP := node_modules/.mostrador-installed
+VENDOR_FILES := node_modules/htmx.org/dist/htmx.min.js node_modules/chart.js/dist/chart.umd.js
 
-.PHONY: help bootstrap system demo test test-dates check lint typecheck fmt bench clean
+.PHONY: help bootstrap system assets demo test test-dates check lint typecheck fmt bench clean
 
 help: ## list the targets
 	@echo "Mostrador make targets:"
@@ -56,7 +61,20 @@ $(STAMP): pyproject.toml constraints.txt
 	@$(BIN)/python -m pip install -q -c constraints.txt -e '.[$(EXTRAS)]'
 	@touch $(STAMP)
 
-bootstrap: system $(STAMP) ## create the virtual environment and install what is missing
+# npm ci again whenever node_modules is missing or the lock file changed; nothing is fetched at run time.
+$(NODE_STAMP): package.json package-lock.json
+	@echo "installing the dashboard's front-end packages (pinned by package-lock.json)"
+	@npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $(NODE_STAMP)
+
+$(VENDOR)/.installed: $(NODE_STAMP)
+	@mkdir -p $(VENDOR)
+	@cp $(VENDOR_FILES) $(VENDOR)/
+	@touch $@
+
+assets: system $(VENDOR)/.installed ## install the dashboard's npm packages (npm ci) and copy them to the hub's static directory
+
+bootstrap: system $(STAMP) $(VENDOR)/.installed ## create the virtual environment, install what is missing, copy the dashboard's assets
 
 demo: bootstrap ## run a broker, the hub and three simulated boxes for DEMO_SECONDS, then reconcile
 	$(BIN)/python -m devkit.demo --seconds $(DEMO_SECONDS)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import secrets
 import shutil
 import signal
 import sys
@@ -30,8 +31,10 @@ from rich.live import Live
 from rich.logging import RichHandler
 from rich.table import Table
 
-from devkit.services import BoxProcess, HubProcess, LocalServiceError, MosquittoServer
+from devkit.services import BoxProcess, HubProcess, LocalServiceError, MosquittoServer, free_port
 from hub import db, network
+from hub.api import ApiSettings, create_app
+from hub.api.accounts import Role, create_user
 from hub.jobs import HubJobs
 from hub.ledger import reports as ledger_reports
 from hub.programs import points as program_points
@@ -53,6 +56,56 @@ JOBS_EVERY_S = 2.0
 DRAIN_TIMEOUT_S = 60.0
 REFRESH_S = 0.5
 PLAIN_EVERY_S = 5.0
+
+
+DEMO_USERS = (
+    ("analyst@demo.example.com", Role.ANALYST, None),
+    ("lupita@demo.example.com", Role.RETAILER, "abarrotes-lupita"),
+)
+"""The dashboard users the demo creates; each gets a fresh random password, printed at the start."""
+SERVER_START_S = 10.0
+
+
+class DemoDashboard:
+    """The hub's API and dashboard served by uvicorn in a thread of the demo, on a free loopback port."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        import uvicorn
+
+        self.port = free_port()
+        self.server = uvicorn.Server(
+            uvicorn.Config(create_app(engine, ApiSettings()), host="127.0.0.1", port=self.port, log_level="warning")
+        )
+        self.thread = threading.Thread(target=self.server.run, name="demo-dashboard", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def start(self) -> DemoDashboard:
+        self.thread.start()
+        deadline = time.monotonic() + SERVER_START_S
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise LocalServiceError(f"the dashboard did not start on port {self.port}")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(SERVER_START_S)
+
+
+def dashboard_users(engine: sa.Engine) -> list[tuple[str, str, str]]:
+    """Create the demo's dashboard users with random passwords: (email, role, password) of each."""
+    settings = ApiSettings()
+    made = []
+    with engine.begin() as conn:
+        for email, role, retailer in DEMO_USERS:
+            password = secrets.token_urlsafe(12)
+            create_user(conn, settings, tenant=TENANT, email=email, password=password, role=role, retailer=retailer)
+            made.append((email, role.value, password))
+    return made
 
 
 @dataclass(frozen=True)
@@ -230,6 +283,7 @@ def run(seconds: float, workdir: Path, console: Console) -> int:
     jobs_stop = threading.Event()
     jobs_thread: threading.Thread | None = None
     client = None
+    dashboard: DemoDashboard | None = None
     started_at = datetime.now(UTC)
     try:
         broker.start()
@@ -252,6 +306,11 @@ def run(seconds: float, workdir: Path, console: Console) -> int:
         users = ", ".join(broker.box_credentials(TENANT, name).username for name in BOX_RATES)
         console.print(f"boxes log in on port {broker.box_port}, one user each: {users}")
         _print_mpos(console, boxes)
+        logins = dashboard_users(engine)
+        dashboard = DemoDashboard(engine).start()
+        console.print(f"dashboard at {dashboard.url} (network: {TENANT}; up while the demo runs)")
+        for email, role, password in logins:
+            console.print(f"  sign in as {email} ({role}), password {password}")
         started = time.monotonic()
         _watch(console, boxes, hub, engine, started, seconds, lambda: stop_requested)
         console.print("stopping the boxes and waiting for the hub to acknowledge everything...")
@@ -267,6 +326,8 @@ def run(seconds: float, workdir: Path, console: Console) -> int:
         console.print(f"[red]demo could not start: {exc}[/]")
         return 1
     finally:
+        if dashboard is not None:
+            dashboard.stop()
         jobs_stop.set()
         if jobs_thread is not None:
             jobs_thread.join(30)

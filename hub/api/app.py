@@ -7,7 +7,21 @@ from sqlalchemy.engine import Engine
 
 from . import errors
 from .accounts import Authenticator
-from .routers import analytics, auth, customers, events, network, operations, points, promotions, sales, users
+from .routers import (
+    analytics,
+    auth,
+    customers,
+    events,
+    insights,
+    manufacturers,
+    network,
+    operations,
+    points,
+    promotions,
+    sales,
+    segments,
+    users,
+)
 from .settings import ApiSettings
 from .text_guard import RejectNul
 
@@ -23,6 +37,9 @@ ROUTERS = (
     promotions.router,
     network.router,
     analytics.router,
+    segments.router,
+    insights.router,
+    manufacturers.router,
 )
 """Every router of the API, in the order they are mounted."""
 DESCRIPTION = """\
@@ -30,7 +47,8 @@ The distributor's hub: sales, business events, counter boxes, the points ledger,
 stores, the catalogue and stock, the tenant's users, and the analytics (`/analytics/...`, JSON or CSV).
 
 Log in with `POST /auth/login` and send the token as `Authorization: Bearer <token>`. Everything is scoped
-to the caller's tenant; a retailer sees only its own stores and customers; a technician only its assigned boxes. Ids
+to the caller's tenant; a retailer sees only its own stores and customers; a technician only its assigned boxes; a
+manufacturer only the sell-out of the brands granted to it. Ids
 outside your scope answer 404, like ids that do not exist. Errors are `{"code", "message", "field"}` with a
 stable `code`; schema errors are 422 with FastAPI's `detail` list naming each field (`loc`, `msg`).
 """
@@ -55,4 +73,12 @@ def create_app(engine: Engine, settings: ApiSettings | None = None) -> FastAPI:
     app.add_middleware(RejectNul)
     for router in ROUTERS:
         app.include_router(router)
+    # After every API route: the paths the API does not answer are the dashboard's pages.
+    from hub.dashboard import create_dashboard
+
+    app.mount(
+        "/",
+        create_dashboard(engine, settings, app.state.authenticator, secure_cookies=settings.secure_cookies),
+        name="dashboard",
+    )
     return app

@@ -69,4 +69,8 @@ class ApiSettings:
     docs: bool = True
     import_max_bytes: int = IMPORT_UPLOAD_MAX_BYTES
     broker: BrokerSettings | None = None
+    secure_cookies: bool = False
+    dashboard_poll_s: int = 10
+    """How often the dashboard's live parts (overview figures, event feed) refresh themselves."""
+    """Mark the dashboard's cookies ``Secure``: set it when the hub is served over HTTPS (behind a proxy)."""
     clock: Callable[[], datetime] = field(default=_utc_now)

@@ -1,8 +1,9 @@
 """``serve`` and ``add-user``, the API's commands.
 
 ``python -m hub --db URL serve --host H --port P`` runs the API with uvicorn;
-``python -m hub --db URL add-user --tenant T --email E --role R [--retailer ID] [--device ID ...]`` adds a
-user, asking for its password on the terminal (twice, not echoed; never from an option or standard input).
+``python -m hub --db URL add-user --tenant T --email E --role R [--retailer ID] [--manufacturer ID]
+[--device ID ...]`` adds a user, asking for its password on the terminal (twice, not echoed; never from an
+option or standard input).
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ __all__ = ["add_arguments", "add_user", "serve_command"]
 
 def add_arguments(sub: Any) -> None:
     """Add ``serve`` and ``add-user`` to the hub's command line (``sub`` is its subparsers object)."""
-    serve = sub.add_parser("serve", help="run the HTTP API (OpenAPI document at /openapi.json)")
+    serve = sub.add_parser(
+        "serve", help="run the HTTP API and the dashboard (dashboard at /, OpenAPI at /openapi.json)"
+    )
     serve.add_argument("--host", default=os.environ.get("MOSTRADOR_API_HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("MOSTRADOR_API_PORT", "8080")))
     serve.add_argument("--no-migrate", action="store_true", help="do not upgrade the schema at start")
@@ -41,6 +44,7 @@ def add_arguments(sub: Any) -> None:
     user.add_argument("--email", required=True)
     user.add_argument("--role", required=True, choices=[r.value for r in Role])
     user.add_argument("--retailer", help="the retailer id a retailer user acts for")
+    user.add_argument("--manufacturer", help="the manufacturer id a manufacturer user acts for")
     user.add_argument("--device", action="append", default=[], help="a device a technician looks after (repeat)")
     user.set_defaults(run=add_user)
 
@@ -72,6 +76,7 @@ def add_user(engine: sa.Engine, args: argparse.Namespace, ask: Callable[[str], s
                 password=password,
                 role=Role(args.role),
                 retailer=args.retailer,
+                manufacturer=args.manufacturer,
                 devices=args.device,
             )
     except InvalidInput as exc:
@@ -89,7 +94,7 @@ def serve_command(engine: sa.Engine, args: argparse.Namespace) -> int:
 
     if not args.no_migrate:
         db.migrate(engine)
-    log.info("API on http://%s:%d (OpenAPI at /openapi.json, pages at /docs)", args.host, args.port)
+    log.info("API and dashboard on http://%s:%d (dashboard at /, OpenAPI at /openapi.json)", args.host, args.port)
     broker = None
     if args.mqtt_host:
         broker = BrokerSettings(args.mqtt_host, args.mqtt_port, args.mqtt_user, password(args))

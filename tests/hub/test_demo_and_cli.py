@@ -29,6 +29,8 @@ def test_the_demo_reconciles_and_leaves_no_process_behind(tmp_path: Path) -> Non
     assert "Reconciled" in result.stdout
     assert result.stdout.count("agree") == 3
     assert "demo/box-1, demo/box-2, demo/box-3" in result.stdout  # each box its own broker user
+    assert "dashboard at http://127.0.0.1:" in result.stdout
+    assert "sign in as analyst@demo.example.com (analyst), password " in result.stdout
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True, check=False)
     assert leftovers.stdout == "", f"processes left behind: {leftovers.stdout}"
 

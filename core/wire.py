@@ -315,6 +315,8 @@ OptionalName = Annotated[str, Field(min_length=1, max_length=64)] | None
 PointsAmount = Annotated[int, Field(ge=0, le=MAX_POINTS, strict=True)]
 LoyaltyIdText = Annotated[str, Field(pattern=r"^[0-9]{12}$")]
 """A loyalty id in its 12-digit form (see ``core.identity``)."""
+SegmentId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$")]
+"""A segment id as promotions name it in their audience (the pricing identifier's form)."""
 
 
 class SaleLine(_Model):
@@ -954,7 +956,8 @@ class CustomerRecord(_Model):
     balance_points: Annotated[int, Field(ge=-MAX_POINTS, le=MAX_POINTS, strict=True)] = 0
     balance_at: datetime | None = None
     offline_allowance_points: PointsAmount = 0
-    segment_ids: Annotated[list[ShortText], Field(max_length=MAX_SEGMENTS_PER_CUSTOMER)] = []
+    segment_ids: Annotated[list[SegmentId], Field(max_length=MAX_SEGMENTS_PER_CUSTOMER)] = []
+    """The segments the hub's last evaluation put the customer in; promotions for those segments apply."""
     last_birthday_bonus_year: Year | None = None
     last_anniversary_bonus_year: Year | None = None
     marketing_consent: bool | None = None

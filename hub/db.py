@@ -648,7 +648,8 @@ config_version = sa.Table(
 # --- API users and tokens (hub/api/) -----------------------------------------------------------------------
 
 api_user = sa.Table(
-    # A person who uses the hub's HTTP API. ``retailer`` is set for the retailer role only; ``devices`` (a JSON
+    # A person who uses the hub's HTTP API. ``retailer`` is set for the retailer role only, ``manufacturer`` for
+    # the manufacturer role only (hub.segments.manufacturers grants it brands); ``devices`` (a JSON
     # list of device ids) for the technician role only. ``locked_until`` is the login lockout after too many
     # failed attempts, kept here so every API process honours it and a restart does not lift it.
     "api_user",
@@ -659,14 +660,18 @@ api_user = sa.Table(
     sa.Column("password_hash", sa.String(256), nullable=False),
     sa.Column("role", sa.String(24), nullable=False),
     sa.Column("retailer", sa.String(64)),
+    sa.Column("manufacturer", sa.String(64)),
     sa.Column("devices", sa.JSON, nullable=False),
     sa.Column("active", sa.Boolean, nullable=False),
     sa.Column("failed_logins", sa.Integer, nullable=False),
     sa.Column("locked_until", Timestamp),
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("updated_at", Timestamp, nullable=False),
-    sa.CheckConstraint("role IN ('distributor_admin', 'analyst', 'retailer', 'technician')", name="role_known"),
+    sa.CheckConstraint(
+        "role IN ('distributor_admin', 'analyst', 'retailer', 'technician', 'manufacturer')", name="role_known"
+    ),
     sa.CheckConstraint("(role = 'retailer') = (retailer IS NOT NULL)", name="retailer_iff_role"),
+    sa.CheckConstraint("(role = 'manufacturer') = (manufacturer IS NOT NULL)", name="manufacturer_iff_role"),
     sa.UniqueConstraint("tenant", "email", name="uq_api_user_tenant_email"),
 )
 
@@ -1132,4 +1137,63 @@ analytics_member_month = sa.Table(
     sa.Column("points_earned", sa.BigInteger, nullable=False),
     sa.Column("points_spent", sa.BigInteger, nullable=False),
     sa.Index("ix_analytics_member_month_month", "tenant", "month"),
+)
+
+
+# --- segments, levels and the manufacturer's grants (hub/segments/) -------------------------------------------
+
+segment = sa.Table(
+    # A saved, named rule over members (hub.segments.rules). ``evaluated_at`` and ``member_count`` say when the
+    # member list (``segment_member``) was last computed and how long it is; ``evaluated_version`` is the
+    # ``version`` of the rule it was computed from (an edit bumps ``version``, so the jobs round re-evaluates).
+    # ``last_error`` is why the last evaluation stored nothing (too many members), NULL when it succeeded.
+    "segment",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("segment", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(120), nullable=False),
+    sa.Column("rule", sa.JSON, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("evaluated_version", sa.Integer),
+    sa.Column("evaluated_at", Timestamp),
+    sa.Column("member_count", sa.BigInteger),
+    sa.Column("last_error", sa.String(240)),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+segment_member = sa.Table(
+    # The members a segment's last evaluation found; what the boxes receive in the customers snapshot.
+    "segment_member",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("segment", sa.String(64), primary_key=True),
+    sa.Column("loyalty_id", sa.String(12), primary_key=True),
+    sa.ForeignKeyConstraint(["tenant", "segment"], ["segment.tenant", "segment.segment"], ondelete="CASCADE"),
+    sa.Index("ix_segment_member_customer", "tenant", "loyalty_id"),
+)
+
+level_scheme = sa.Table(
+    # A tenant's levels by transactions per month (hub.segments.levels): level 1 up to ``level1_max``,
+    # level 2 up to ``level2_max``, level 3 above ``level3_over``; between ``level2_max`` and ``level3_over``
+    # a buyer stays at level 2.
+    "level_scheme",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("level1_max", sa.Integer, nullable=False),
+    sa.Column("level2_max", sa.Integer, nullable=False),
+    sa.Column("level3_over", sa.Integer, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+    sa.CheckConstraint("0 <= level1_max AND level1_max < level2_max AND level2_max <= level3_over", name="ordered"),
+)
+
+manufacturer_grant = sa.Table(
+    # A brand whose sell-out the distributor lets a manufacturer see (hub.segments.manufacturers).
+    "manufacturer_grant",
+    metadata,
+    sa.Column("tenant", sa.String(64), primary_key=True),
+    sa.Column("manufacturer", sa.String(64), primary_key=True),
+    sa.Column("brand", sa.String(64), primary_key=True),
+    sa.Column("granted_at", Timestamp, nullable=False),
+    sa.Column("granted_by", sa.String(254), nullable=False),
 )

@@ -8,15 +8,21 @@
    or alerted (:func:`hub.ingest.postings.sweep_waiting_refunds`); then the tiers of the customers who bought since
    the last round are reviewed (:func:`hub.tiers.recompute_tier`, upgrades at once, downgrades at the
    period's end);
-2. :func:`hub.customers.publish_to_boxes`: each store's ``customers`` snapshot (the network's customers with
-   their balances from the ledger, regulars first) to every box of the store, when it changed;
-3. :meth:`hub.publishing.snapshots.Publisher.publish_tenant`: each box's ``settings``, ``catalogue`` and ``stock_rules``
+2. :func:`hub.segments.saved.evaluate_due`: the segments whose rule changed or whose member list is older than
+   :data:`hub.segments.saved.EVALUATE_EVERY` are evaluated again (at most
+   :data:`hub.segments.saved.SEGMENTS_PER_ROUND`), so the snapshot below carries fresh memberships;
+3. :func:`hub.customers.publish_to_boxes`: each store's ``customers`` snapshot (the network's customers with
+   their balances from the ledger, regulars first, each with its segments) to every box of the store, when it
+   changed;
+4. :meth:`hub.publishing.snapshots.Publisher.publish_tenant`: each box's ``settings``, ``catalogue`` and ``stock_rules``
    (``--box-kinds``) for boxes the hub knows, when they changed (boxes new to the network get them at once);
-4. :func:`hub.programs.promotions.publish_to_boxes`: the active promotion set of each store, when it changed
-   (unless ``--no-promotions``);
-5. :func:`hub.analytics.facts.load_facts`: the sales and refunds that arrived since the last round into the
-   sale-line fact and its rollups (up to :data:`FACT_BATCHES_PER_ROUND` batches), after
-   :func:`hub.analytics.facts.ensure_partitions` once a day (PostgreSQL: the fact's monthly partitions ahead).
+5. :func:`hub.programs.promotions.publish_to_boxes`: the active promotion set of each store, when it changed
+   (unless ``--no-promotions``).
+
+Between the tiers (1) and the segments (2), :func:`hub.analytics.facts.load_facts` loads the sales and refunds
+that arrived since the last round into the sale-line fact and its rollups (up to
+:data:`FACT_BATCHES_PER_ROUND` batches), after :func:`hub.analytics.facts.ensure_partitions` once a day
+(PostgreSQL: the fact's monthly partitions ahead), so the segments are evaluated on the newest facts.
 
 A round that fails (database or broker down) is logged and retried after a pause that doubles up to
 :data:`MAX_BACKOFF_S`; the loop stops on SIGTERM or SIGINT after the round in progress. A broker that cannot be
@@ -47,6 +53,7 @@ from hub.programs import promotions as promotions_admin
 from hub.programs import tiers
 from hub.publishing.retained import PublishError
 from hub.publishing.snapshots import BUILT_KINDS, Publisher
+from hub.segments import saved as segments
 
 __all__ = [
     "CONNECT_RETRY_MAX_S",
@@ -103,6 +110,7 @@ class RoundReport:
     sales_verified: int = 0
     refunds_posted: int = 0
     tiers_reviewed: int = 0
+    segments_evaluated: int = 0
     published: int = 0
     fact_lines: int = 0
     problems: list[str] = field(default_factory=list)
@@ -149,6 +157,11 @@ class HubJobs:
         with db.writing(self.engine) as conn:
             program = program_points.tenant_program(conn, self.tenant, now=now)
             report.tiers_reviewed = self._review_tiers(conn, program, now)
+        report.fact_lines = self._load_facts(now)
+        with db.writing(self.engine) as conn:
+            evaluations = segments.evaluate_due(conn, self.tenant, now=now)
+            report.segments_evaluated = len(evaluations)
+            report.problems += [f"segment {e.segment}: {e.error}" for e in evaluations if e.error]
         outcomes = list(self.publisher.publish_tenant(self.tenant, self.box_kinds)) if self.box_kinds else []
         outcomes += customers.publish_to_boxes(self.publisher, self.tenant, program, now=now)
         promotions = (
@@ -156,9 +169,8 @@ class HubJobs:
         )
         report.published = sum(1 for o in outcomes if o.version is not None and not o.unchanged)
         report.published += sum(1 for p in promotions if p.version is not None and not p.unchanged)
-        report.problems = [f"{o.device} {o.kind}: {o.error}" for o in outcomes if o.error]
+        report.problems += [f"{o.device} {o.kind}: {o.error}" for o in outcomes if o.error]
         report.problems += [f"{p.device} promotions: {p.error}" for p in promotions if p.error]
-        report.fact_lines = self._load_facts(now)
         return report
 
     def _load_facts(self, now: datetime) -> int:

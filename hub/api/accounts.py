@@ -2,7 +2,9 @@
 HTTP layer (:mod:`hub.api.routers.auth`, :mod:`hub.api.routers.users`) and the ``add-user`` command call them.
 
 * A **user** belongs to one tenant, has an email unique within it, a role (:class:`Role`) and an argon2id
-  password hash. A retailer user is bound to one retailer id; a technician to a list of device ids.
+  password hash. A retailer user is bound to one retailer id; a manufacturer user to one manufacturer id (it
+  sees the sell-out of the brands the distributor granted it, :mod:`hub.segments.manufacturers`); a
+  technician to a list of device ids.
 * **Login** checks the password and hands out a random bearer token (256 bits, URL-safe). Only the token's
   SHA-256 is stored, with its expiry; logout revokes it; deactivating a user or changing its password
   revokes all of its tokens.
@@ -61,12 +63,14 @@ _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
 class Role(enum.StrEnum):
     """What a user may do. A distributor admin does everything in its tenant; an analyst reads its tenant's
-    figures; a retailer reads its own stores; a technician reads the devices it is assigned."""
+    figures; a retailer reads its own stores; a technician reads the devices it is assigned; a manufacturer
+    reads the sell-out of its granted brands and nothing else (no store's sales, no customer)."""
 
     DISTRIBUTOR_ADMIN = "distributor_admin"
     ANALYST = "analyst"
     RETAILER = "retailer"
     TECHNICIAN = "technician"
+    MANUFACTURER = "manufacturer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,7 @@ class User:
     locked_until: datetime | None
     created_at: datetime
     updated_at: datetime
+    manufacturer: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +124,7 @@ def _user(row: Any) -> User:
         as_utc(row.locked_until) if row.locked_until is not None else None,
         as_utc(row.created_at),
         as_utc(row.updated_at),
+        row.manufacturer,
     )
 
 
@@ -135,6 +141,22 @@ def normalise_email(email: str) -> str:
     if len(email) > 254 or not _EMAIL.match(email):
         raise InvalidInput("email", "must be an address like name@example.com")
     return email
+
+
+def _check_manufacturer(conn: Connection, tenant: str, role: Role, manufacturer: str | None) -> str | None:
+    if role is Role.MANUFACTURER:
+        if not manufacturer:
+            raise InvalidInput("manufacturer", "a manufacturer user needs the manufacturer id it acts for")
+        m = db.manufacturer
+        found = conn.execute(
+            sa.select(m.c.manufacturer).where(m.c.tenant == tenant, m.c.manufacturer == manufacturer)
+        ).first()
+        if found is None:
+            raise InvalidInput("manufacturer", f"no manufacturer {manufacturer!r} in this tenant: add it first")
+        return manufacturer
+    if manufacturer:
+        raise InvalidInput("manufacturer", "only a manufacturer user is bound to a manufacturer")
+    return None
 
 
 def _scope_fields(
@@ -184,11 +206,13 @@ def create_user(
     role: Role,
     retailer: str | None = None,
     devices: Sequence[str] = (),
+    manufacturer: str | None = None,
 ) -> User:
     """Add a user; :class:`InvalidInput` names a bad field, :class:`EmailTaken` an email already used."""
     email = normalise_email(email)
     check_password(password)
     retailer, clean = _scope_fields(conn, tenant, role, retailer, devices)
+    manufacturer = _check_manufacturer(conn, tenant, role, manufacturer)
     u = db.api_user
     if conn.execute(sa.select(u.c.id).where(u.c.tenant == tenant, u.c.email == email)).first() is not None:
         raise EmailTaken("email", f"{email} already has a user in this tenant", code="email_taken")
@@ -202,6 +226,7 @@ def create_user(
             password_hash=hasher(settings).hash(password),
             role=role.value,
             retailer=retailer,
+            manufacturer=manufacturer,
             devices=clean,
             active=True,
             failed_logins=0,
@@ -246,6 +271,7 @@ def update_user(
     active: bool | None = None,
     password: str | None = None,
     unlock: bool = False,
+    manufacturer: str | None = None,
 ) -> User:
     """Change a user. A new role takes the retailer/devices given with it (or none). Deactivating the user or
     setting a new password revokes its tokens; ``unlock`` lifts a login lockout."""
@@ -254,10 +280,13 @@ def update_user(
     new_retailer = retailer if (retailer is not None or role is not None) else current.retailer
     new_devices = devices if (devices is not None or role is not None) else current.devices
     clean_retailer, clean_devices = _scope_fields(conn, tenant, new_role, new_retailer, new_devices or ())
+    new_manufacturer = manufacturer if (manufacturer is not None or role is not None) else current.manufacturer
+    clean_manufacturer = _check_manufacturer(conn, tenant, new_role, new_manufacturer)
     now = settings.clock()
     values: dict[str, Any] = {
         "role": new_role.value,
         "retailer": clean_retailer,
+        "manufacturer": clean_manufacturer,
         "devices": clean_devices,
         "updated_at": now,
     }

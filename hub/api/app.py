@@ -7,7 +7,20 @@ from sqlalchemy.engine import Engine
 
 from . import errors
 from .accounts import Authenticator
-from .routers import auth, customers, events, network, operations, points, promotions, sales, users
+from .routers import (
+    auth,
+    customers,
+    events,
+    insights,
+    manufacturers,
+    network,
+    operations,
+    points,
+    promotions,
+    sales,
+    segments,
+    users,
+)
 from .settings import ApiSettings
 from .text_guard import RejectNul
 
@@ -22,6 +35,9 @@ ROUTERS = (
     customers.router,
     promotions.router,
     network.router,
+    segments.router,
+    insights.router,
+    manufacturers.router,
 )
 """Every router of the API, in the order they are mounted."""
 DESCRIPTION = """\
@@ -29,7 +45,8 @@ The distributor's hub: sales, business events, counter boxes, the points ledger,
 stores, the catalogue and stock, and the tenant's users.
 
 Log in with `POST /auth/login` and send the token as `Authorization: Bearer <token>`. Everything is scoped
-to the caller's tenant; a retailer sees only its own stores and customers; a technician only its assigned boxes. Ids
+to the caller's tenant; a retailer sees only its own stores and customers; a technician only its assigned boxes; a
+manufacturer only the sell-out of the brands granted to it. Ids
 outside your scope answer 404, like ids that do not exist. Errors are `{"code", "message", "field"}` with a
 stable `code`; schema errors are 422 with FastAPI's `detail` list naming each field (`loc`, `msg`).
 """

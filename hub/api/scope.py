@@ -69,6 +69,10 @@ class Scope:
     def retailer(self) -> str | None:
         return self.user.retailer if self.user.role is Role.RETAILER else None
 
+    @property
+    def manufacturer(self) -> str | None:
+        return self.user.manufacturer if self.user.role is Role.MANUFACTURER else None
+
     def tenant_is(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
         return column == self.tenant
 
@@ -79,16 +83,18 @@ class Scope:
 
     def stores_clause(self, store: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
         """True for rows of a store the caller may see: any of the tenant's for most roles; a retailer's own
-        stores for a retailer; none for a technician."""
+        stores for a retailer; none for a technician or a manufacturer."""
         if self.role is Role.RETAILER:
             return store.in_(self.retailer_stores())
-        if self.role is Role.TECHNICIAN:
+        if self.role in (Role.TECHNICIAN, Role.MANUFACTURER):
             return sa.false()
         return sa.true()
 
     def devices_clause(self, device: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
         """True for rows of a device the caller may see: a technician its assigned devices, a retailer the
-        devices of its stores, the other roles every device of the tenant."""
+        devices of its stores, a manufacturer none, the other roles every device of the tenant."""
+        if self.role is Role.MANUFACTURER:
+            return sa.false()
         if self.role is Role.TECHNICIAN:
             return device.in_(self.user.devices)
         if self.role is Role.RETAILER:

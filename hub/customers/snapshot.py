@@ -119,7 +119,8 @@ def customers_body(
     ``days`` days), newest first, then the network's other customers (newest enrolments first), at most
     ``limit`` in all, so anyone can be found by phone or sticker at any store; each with the hub's balance
     snapshot in ``program`` (available points: offline holds already deducted), the store's offline
-    allowance, the tier basis values that make the box classify the tier the hub decided, and, for the
+    allowance, the tier basis values that make the box classify the tier the hub decided, the segments the
+    customer is in (the last evaluation of each, :mod:`hub.segments`), and, for the
     store's regulars, the sealed fingerprint template when the fingerprint consent stands. ``erased``: the
     tenant's erased and merged ids (newest first, at most wire.MAX_ERASED_IDS), which every box deletes with
     their biometrics.
@@ -197,6 +198,19 @@ def customers_body(
             sa.select(t.c.loyalty_id, t.c.sealed).where(t.c.tenant == tenant, t.c.loyalty_id.in_(chunk))
         ):
             templates[lid] = sealed
+    # Segment memberships as the last evaluation of each segment left them (hub.segments), so the box applies
+    # segment-targeted promotions; at most wire.MAX_SEGMENTS_PER_CUSTOMER per customer, in id order.
+    segments: dict[str, list[str]] = {}
+    sm = db.segment_member
+    for chunk in db.chunks(chosen):
+        for lid, segment in conn.execute(
+            sa.select(sm.c.loyalty_id, sm.c.segment)
+            .where(sm.c.tenant == tenant, sm.c.loyalty_id.in_(chunk))
+            .order_by(sm.c.loyalty_id, sm.c.segment)
+        ):
+            held = segments.setdefault(lid, [])
+            if len(held) < wire.MAX_SEGMENTS_PER_CUSTOMER:
+                held.append(segment)
     scheme = program.tiers if program is not None else None
     phones: set[str] = set()
     stickers: set[str] = set()
@@ -225,7 +239,7 @@ def customers_body(
             "balance_points": balances.get(r.loyalty_id, 0),
             "balance_at": moment.isoformat(),
             "offline_allowance_points": int(allowance or 0),
-            "segment_ids": [],
+            "segment_ids": segments.get(r.loyalty_id, []),
             "last_birthday_bonus_year": r.last_birthday_bonus_year,
             "last_anniversary_bonus_year": r.last_anniversary_bonus_year,
             "marketing_consent": r.marketing_consent,

@@ -31,8 +31,11 @@ from hub import catalogue, db, ledger, network
 from hub.api import ApiSettings, create_app
 from hub.api.accounts import Role, create_user, issue_token
 from hub.api.app import ROUTERS
+from hub.catalogue import brands
 from hub.ledger import reports as ledger_reports
 from hub.programs import promotions as pa
+from hub.segments import manufacturers as mf
+from hub.segments import saved as sg
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
@@ -254,6 +257,8 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         )
         _points(conn, "t1", w.ids["loyalty_id"], "main")
         _points(conn, "t2", identity.make(502, 1), "club")  # tenant t2's own program; t1's "main" is not its
+        for tenant, maker in (("t1", "mk-1"), ("t2", "mk-9")):
+            brands.add_manufacturer(conn, tenant, maker, f"Maker of {tenant}", now=T0)
         for tenant, retailers, devices in (("t1", ("r1", "r2"), ("box-1",)), ("t2", ("r9",), ("box-9",))):
             for role in Role:
                 whos = retailers if role is Role.RETAILER else ("",)
@@ -267,6 +272,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
                         role=role,
                         retailer=who or None,
                         devices=devices if role is Role.TECHNICIAN else (),
+                        manufacturer=("mk-1" if tenant == "t1" else "mk-9") if role is Role.MANUFACTURER else None,
                     )
                     w.users[(tenant, role, who)] = user.id
         w.ids["user"] = str(w.users[("t1", Role.ANALYST, "")])
@@ -372,6 +378,12 @@ def _domain(conn: sa.Connection, w: World) -> None:
     catalogue.set_stock(conn, "t1", "store", "s2", [("COCA-600", 7, None)], now=T0)
     catalogue.set_stock(conn, "t1", "warehouse", "wh-1", [("COCA-600", 900, 950), ("GALL-1", 40, None)], now=T0)
     catalogue.set_stock(conn, "t2", "warehouse", "wh-9", [("PEPSI-600", 5, None)], now=T0)
+    brands.add_brand(conn, "t1", "cola", "Cola", manufacturer="mk-1", now=T0)
+    mf.grant(conn, "t1", "mk-1", "cola", by="admin@t1.example.com", now=T0)
+    sg.create(conn, "t1", "regulars", "Regulars", {"kind": "frequency", "window_days": 30, "min": 2}, now=T0)
+    w.ids["segment"] = "regulars"
+    w.ids["manufacturer"] = "mk-1"
+    w.ids["brand"] = "cola"
 
 
 def settings_of(client: TestClient) -> ApiSettings:
@@ -386,7 +398,7 @@ def role_headers(world: World, role: Role) -> dict[str, str]:
 
 # --- the endpoint table: every route, its roles, and how to call it ------------------------------------
 
-A, N, R, TE = Role.DISTRIBUTOR_ADMIN, Role.ANALYST, Role.RETAILER, Role.TECHNICIAN
+A, N, R, TE, M = Role.DISTRIBUTOR_ADMIN, Role.ANALYST, Role.RETAILER, Role.TECHNICIAN, Role.MANUFACTURER
 PERIOD = {"period_start": (T0 - timedelta(days=30)).isoformat(), "period_end": T0.isoformat()}
 
 
@@ -458,6 +470,25 @@ def _products_file() -> dict[str, Any]:
         "NEW-1,Jugo 1 l,bebidas,alimentos,32.50,,,acme\n"
     )
     return {"files": {"file": ("products.csv", text.encode(), "text/csv")}, "data": {"kind": "products"}}
+
+
+def _new_segment(_ids: dict[str, str]) -> dict[str, Any]:
+    return {"segment": f"s-{uuid.uuid4().hex[:10]}", "name": "New", "rule": {"kind": "recency", "within_days": 7}}
+
+
+def _fresh_segment(world: World) -> dict[str, str]:
+    body = _new_segment({})
+    with world.engine.begin() as conn:
+        sg.create(conn, "t1", body["segment"], "Fresh", body["rule"], now=T0)
+    return {"segment": body["segment"]}
+
+
+def _fresh_grant(world: World) -> dict[str, str]:
+    brand = f"b-{uuid.uuid4().hex[:10]}"
+    with world.engine.begin() as conn:
+        brands.add_brand(conn, "t1", brand, "Fresh brand", manufacturer="mk-1", now=T0)
+        mf.grant(conn, "t1", "mk-1", brand, by="admin@t1.example.com", now=T0)
+    return {"brand": brand}
 
 
 def _new_user(_ids: dict[str, str] | None = None) -> dict[str, Any]:
@@ -533,6 +564,35 @@ ENDPOINTS = [
     Endpoint("GET", "/stores/{store}/stock", frozenset({A, N, R})),
     Endpoint("GET", "/warehouses/{warehouse}/stock", frozenset({A, N})),
     Endpoint("POST", "/catalogue/import", frozenset({A}), files=_products_file),
+    # segments
+    Endpoint("GET", "/segments", frozenset({A, N})),
+    Endpoint("POST", "/segments", frozenset({A}), body=_new_segment),
+    Endpoint("GET", "/segments/{segment}", frozenset({A, N})),
+    Endpoint("PATCH", "/segments/{segment}", frozenset({A}), body=lambda _v: {"name": "Regulars"}),
+    Endpoint("DELETE", "/segments/{segment}", frozenset({A}), prepare=_fresh_segment),
+    Endpoint("POST", "/segments/{segment}/evaluate", frozenset({A})),
+    Endpoint("GET", "/segments/{segment}/members", frozenset({A, N})),
+    # combinations, the scorecard, levels
+    Endpoint("GET", "/analytics/combinations", frozenset({A, N, R})),
+    Endpoint("GET", "/analytics/scorecard/returns", frozenset({A, N})),
+    Endpoint("GET", "/analytics/scorecard/loyal-profile", frozenset({A, N})),
+    Endpoint("GET", "/analytics/scorecard/lapsed-lookalikes", frozenset({A, N})),
+    Endpoint("GET", "/analytics/scorecard/seasons", frozenset({A, N})),
+    Endpoint("GET", "/analytics/scorecard/cross-selling", frozenset({A, N, R})),
+    Endpoint("GET", "/analytics/levels", frozenset({A, N})),
+    Endpoint("GET", "/analytics/levels/scheme", frozenset({A, N})),
+    Endpoint(
+        "PUT",
+        "/analytics/levels/scheme",
+        frozenset({A}),
+        body=lambda _v: {"level1_max": 50, "level2_max": 100, "level3_over": 150},
+    ),
+    # manufacturers
+    Endpoint("GET", "/manufacturers/{manufacturer}/grants", frozenset({A, N})),
+    Endpoint("PUT", "/manufacturers/{manufacturer}/grants/{brand}", frozenset({A})),
+    Endpoint("DELETE", "/manufacturers/{manufacturer}/grants/{brand}", frozenset({A}), prepare=_fresh_grant),
+    Endpoint("GET", "/manufacturers/me/sell-out", frozenset({M})),
+    Endpoint("GET", "/manufacturers/{manufacturer}/sell-out", frozenset({A, N})),
 ]
 PUBLIC = {"POST /auth/login"}
 

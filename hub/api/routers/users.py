@@ -30,6 +30,7 @@ class UserOut(BaseModel):
     email: str
     role: Role
     retailer: str | None
+    manufacturer: str | None = None
     devices: list[str]
     active: bool
     locked_until: datetime | None
@@ -43,6 +44,7 @@ def _out(u: User) -> UserOut:
         email=u.email,
         role=u.role,
         retailer=u.retailer,
+        manufacturer=u.manufacturer,
         devices=list(u.devices),
         active=u.active,
         locked_until=u.locked_until,
@@ -52,13 +54,14 @@ def _out(u: User) -> UserOut:
 
 
 class UserIn(BaseModel):
-    """A new user. ``retailer`` is required for (and only for) the retailer role; ``devices`` only for a
-    technician."""
+    """A new user. ``retailer`` is required for (and only for) the retailer role, ``manufacturer`` for the
+    manufacturer role; ``devices`` only for a technician."""
 
     email: str = Field(min_length=3, max_length=254)
     password: Password
     role: Role
     retailer: str | None = Field(default=None, min_length=1, max_length=64)
+    manufacturer: str | None = Field(default=None, min_length=1, max_length=64)
     devices: list[DeviceId] = Field(default_factory=list, max_length=DEVICES_MAX)
 
 
@@ -68,6 +71,7 @@ class UserPatch(BaseModel):
 
     role: Role | None = None
     retailer: str | None = Field(default=None, min_length=1, max_length=64)
+    manufacturer: str | None = Field(default=None, min_length=1, max_length=64)
     devices: list[DeviceId] | None = Field(default=None, max_length=DEVICES_MAX)
     active: bool | None = None
     password: Password | None = None
@@ -116,6 +120,7 @@ def add_user(body: UserIn, scope: Admin, request: Request) -> UserOut:
             role=body.role,
             retailer=body.retailer,
             devices=body.devices,
+            manufacturer=body.manufacturer,
         )
     except EmailTaken as exc:
         raise Conflict(exc.problem, code=exc.code, field="email") from None
@@ -142,5 +147,6 @@ def change_user(user_id: uuid.UUID, body: UserPatch, scope: Admin, request: Requ
             active=body.active,
             password=body.password,
             unlock=body.unlock,
+            manufacturer=body.manufacturer,
         )
     )

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from core.errors import InvalidInput
 from hub import db
 from hub.api.scope import Scope
+from hub.errors import HubError
 
 from .i18n import N_
 
@@ -43,7 +44,7 @@ CUSTOM_DAYS_MAX: Final = 3 * 366
 ID_MAX_CHARS: Final = 64
 
 
-class BadFilter(InvalidInput):
+class BadFilter(InvalidInput, HubError):
     """A period or filter in the query string that the dashboard cannot use."""
 
     code = "bad_filter"

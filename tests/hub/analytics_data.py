@@ -26,6 +26,7 @@ import pytest
 import sqlalchemy as sa
 
 from core import identity, wire
+from devkit.services import PostgresServer
 from hub import catalogue, db, network
 from hub.catalogue import brands
 from hub.ingest.worker import Incoming, apply_batch
@@ -170,13 +171,13 @@ def load_all(engine: sa.Engine) -> None:
 
 
 @contextmanager
-def loaded_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
-    """A migrated database with :func:`load_all` done, on ``request.param`` (sqlite or postgresql): for a
-    module-scoped fixture shared by tests that only read."""
-    if request.param == "sqlite":
+def loaded_engine(server: PostgresServer | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
+    """A migrated database with :func:`load_all` done, on ``server`` (None: SQLite): for a module-scoped fixture
+    shared by tests that only read (the fixture, parametrised on ``postgresql``, asks for the server)."""
+    if server is None:
         url = f"sqlite:///{tmp_path_factory.mktemp('analytics') / 'hub.sqlite3'}"
     else:
-        url = request.getfixturevalue("pg_server").create_database(f"analytics_{uuid.uuid4().hex[:12]}")
+        url = server.create_database(f"analytics_{uuid.uuid4().hex[:12]}")
     engine = db.make_engine(url)
     db.migrate(engine)
     load_all(engine)

@@ -167,13 +167,12 @@ def load(engine: sa.Engine) -> None:
 _db_names = itertools.count(1)
 
 
-def loaded_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
-    """A module's database with :func:`load` done once (``request.param``: sqlite or postgresql). Tests that
+def loaded_database(server: PostgresServer | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
+    """A module's database with :func:`load` done once (on ``server``, None: SQLite). Tests that
     write do it in :func:`rolled_back`, so the data stays as the docstring says for every test."""
-    if request.param == "sqlite":
+    if server is None:
         url = f"sqlite:///{tmp_path_factory.mktemp('segments') / 'hub.sqlite3'}"
     else:
-        server: PostgresServer = request.getfixturevalue("pg_server")
         url = server.create_database(f"segments_{os.getpid()}_{next(_db_names)}")
     engine = db.make_engine(url)
     db.migrate(engine)

@@ -38,7 +38,8 @@ def rows(engine: sa.Engine, table: sa.Table, *columns: str) -> list[tuple[Any, .
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def loaded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
     """The fixed dataset, loaded once per backend for the tests that only read it."""
-    with loaded_engine(request, tmp_path_factory) as engine:
+    server = None if request.param == "sqlite" else request.getfixturevalue("pg_server")
+    with loaded_engine(server, tmp_path_factory) as engine:
         yield engine
 
 

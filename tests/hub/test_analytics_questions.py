@@ -34,7 +34,8 @@ EXTRA = [
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def loaded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
     """The fixed dataset, loaded once per backend for the tests that only read it."""
-    with loaded_engine(request, tmp_path_factory) as engine:
+    server = None if request.param == "sqlite" else request.getfixturevalue("pg_server")
+    with loaded_engine(server, tmp_path_factory) as engine:
         load(engine, *EXTRA)
         yield engine
 

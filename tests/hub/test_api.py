@@ -984,7 +984,13 @@ def test_add_user_reads_the_password_twice_and_refuses_a_mismatch(tmp_path: Path
     with engine.begin() as conn:
         network.add_tenant(conn, "t1", "Distribuidora", 501, now=T0)
     args = argparse.Namespace(
-        tenant="t1", email="Ana@T1.example.com", role="analyst", retailer=None, device=[], command="add-user"
+        tenant="t1",
+        email="Ana@T1.example.com",
+        role="analyst",
+        retailer=None,
+        manufacturer=None,
+        device=[],
+        command="add-user",
     )
     answers = iter([PASSWORD, "something else"])
     assert cli.add_user(engine, args, ask=lambda _prompt: next(answers)) == 2

@@ -26,7 +26,8 @@ from tests.hub.segments_data import ANA, BEA, CARLOS, DORA, EVA, NOW, TENANT
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
-    yield from sd.loaded_database(request, tmp_path_factory)
+    server = None if request.param == "sqlite" else request.getfixturevalue("pg_server")
+    yield from sd.loaded_database(server, tmp_path_factory)
 
 
 def match(engine: sa.Engine, rule: object) -> set[str]:

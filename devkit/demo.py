@@ -100,7 +100,7 @@ def dashboard_users(engine: sa.Engine) -> list[tuple[str, str, str]]:
     """Create the demo's dashboard users with random passwords: (email, role, password) of each."""
     settings = ApiSettings()
     made = []
-    with engine.begin() as conn:
+    with db.writing(engine) as conn:  # the hub process writes too: wait for SQLite's writer lock
         for email, role, retailer in DEMO_USERS:
             password = secrets.token_urlsafe(12)
             create_user(conn, settings, tenant=TENANT, email=email, password=password, role=role, retailer=retailer)

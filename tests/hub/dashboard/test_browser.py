@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -120,10 +121,26 @@ class Page:
         self.driver.get(self.base + path)
         self.settled()
 
-    def settled(self) -> None:
+    def settled(self, old: Any = None) -> None:
+        """Wait until the document is loaded; after a click that navigates, first until ``old`` (the previous
+        page's ``<html>``) is gone, so the wait is for the new page and never the old one still complete."""
+        from selenium.common.exceptions import WebDriverException
+        from selenium.webdriver.support import expected_conditions
         from selenium.webdriver.support.wait import WebDriverWait
 
-        WebDriverWait(self.driver, WAIT_S).until(lambda d: d.execute_script("return document.readyState") == "complete")
+        transient = (WebDriverException,)  # chromedriver's passing errors while a document goes
+        if old is not None:
+            WebDriverWait(self.driver, WAIT_S, ignored_exceptions=transient).until(
+                expected_conditions.staleness_of(old)
+            )
+        WebDriverWait(self.driver, WAIT_S, ignored_exceptions=transient).until(
+            lambda d: d.execute_script("return document.readyState") == "complete"
+        )
+
+    def _html(self) -> Any:
+        from selenium.webdriver.common.by import By
+
+        return self.driver.find_element(By.TAG_NAME, "html")
 
     def text(self) -> str:
         from selenium.webdriver.common.by import By
@@ -139,20 +156,23 @@ class Page:
             field = self.driver.find_element(By.NAME, name)
             field.clear()
             field.send_keys(value)
+        old = self._html()
         self.driver.find_element(By.CSS_SELECTOR, ".signin button[type=submit]").click()
-        self.settled()
+        self.settled(old)
 
     def sign_out(self) -> None:
         from selenium.webdriver.common.by import By
 
+        old = self._html()
         self.driver.find_element(By.CSS_SELECTOR, ".logout button").click()
-        self.settled()
+        self.settled(old)
 
     def language(self, code: str) -> None:
         from selenium.webdriver.common.by import By
 
+        old = self._html()
         self.driver.find_element(By.CSS_SELECTOR, f'.langs a[lang="{code}"]').click()
-        self.settled()
+        self.settled(old)
 
     def shot(self, name: str, size: tuple[int, int]) -> Path:
         self.driver.set_window_size(*size)
